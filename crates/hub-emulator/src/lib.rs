@@ -1,0 +1,1 @@
+//! A Hugging Face Hub emulator for tests and offline CI.

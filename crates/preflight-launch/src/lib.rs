@@ -1,0 +1,1 @@
+//! Pre-flight, then spawn: signal forwarding and exit status.

@@ -1,0 +1,1 @@
+//! The structured JSON-lines auth log.
