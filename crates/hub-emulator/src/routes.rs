@@ -1,0 +1,429 @@
+//! Routing and the repo-level Hub routes (whoami, repo info, create, validate-yaml).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::server::{
+    Caller, INVALID_CREDENTIALS, St, base_url, caller, error, invalid_credentials, json,
+    pct_decode, query_params, read_json,
+};
+use crate::store::{DEFAULT_GITATTRIBUTES, FileEntry, Repo, RepoType, now_rfc3339, put_blob};
+use crate::tokens::{TokenSpec, fake_id, valid_name};
+
+/// A repo addressed by a request.
+pub(crate) struct RepoRef {
+    pub t: RepoType,
+    pub id: String,
+}
+
+impl RepoRef {
+    pub fn key(&self) -> (RepoType, String) {
+        (self.t, self.id.clone())
+    }
+}
+
+pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let raw: Vec<&str> = parts
+        .uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .collect();
+    let mut segs = Vec::with_capacity(raw.len());
+    for s in &raw {
+        match pct_decode(s) {
+            Some(d) => segs.push(d),
+            None => return error(StatusCode::BAD_REQUEST, None, "malformed percent-encoding"),
+        }
+    }
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let q = query_params(parts.uri.query());
+    let m = &parts.method;
+    let h = &parts.headers;
+    let head_or_get = *m == Method::GET || *m == Method::HEAD;
+    match segs.as_slice() {
+        ["api", "whoami-v2"] if head_or_get => whoami(st, h),
+        ["api", "whoami"] => invalid_credentials(),
+        ["api", "repos", "create"] if *m == Method::POST => create_repo(st, h, body).await,
+        ["api", "repos", "delete"] if *m == Method::DELETE => delete_repo(st, h, body).await,
+        ["api", "validate-yaml"] if *m == Method::POST => json(
+            StatusCode::OK,
+            &serde_json::json!({"errors": [], "warnings": []}),
+        ),
+        ["api", "agent-harnesses"] => error(StatusCode::NOT_FOUND, None, "Not Found"),
+        ["api", t, ns, name, rest @ ..] if RepoType::from_plural(t).is_some() => {
+            let repo = RepoRef {
+                t: RepoType::from_plural(t).expect("checked"),
+                id: format!("{ns}/{name}"),
+            };
+            repo_api(st, m, h, &q, repo, rest, body).await
+        }
+        ["_lfs", kind, secret, oid, rest @ ..] => {
+            crate::upload::transfer(st, m, h, kind, secret, oid, rest, body).await
+        }
+        _ => git_routes(st, m, h, &q, &segs, body).await,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn repo_api(
+    st: &St,
+    m: &Method,
+    h: &axum::http::HeaderMap,
+    q: &[(String, String)],
+    repo: RepoRef,
+    rest: &[&str],
+    body: Body,
+) -> Response {
+    let get = *m == Method::GET || *m == Method::HEAD;
+    let post = *m == Method::POST;
+    match rest {
+        [] if get => repo_info(st, h, &repo, "main"),
+        ["revision", rev @ ..] if get && !rev.is_empty() => repo_info(st, h, &repo, &rev.join("/")),
+        ["tree", rev, path @ ..] if get => {
+            crate::download::tree(st, h, q, &repo, rev, &path.join("/"))
+        }
+        ["refs"] if get => crate::download::refs(st, h, &repo),
+        ["paths-info", rev] if post => crate::download::paths_info(st, h, &repo, rev, body).await,
+        ["preupload", rev] if post => crate::upload::preupload(st, h, &repo, rev, body).await,
+        ["commit", rev] if post => crate::upload::commit(st, h, q, &repo, rev, body).await,
+        ["xet-write-token" | "xet-read-token", ..] => error(
+            StatusCode::NOT_IMPLEMENTED,
+            None,
+            "hub-emulator does not emulate Xet; set HF_HUB_DISABLE_XET=1",
+        ),
+        _ => error(StatusCode::NOT_FOUND, None, "Not Found"),
+    }
+}
+
+/// `/{prefix}{ns}/{name}.git/info/lfs/objects/batch` and `/{prefix}{ns}/{name}/resolve/{rev}/{path}`.
+async fn git_routes(
+    st: &St,
+    m: &Method,
+    h: &axum::http::HeaderMap,
+    _q: &[(String, String)],
+    segs: &[&str],
+    body: Body,
+) -> Response {
+    let (t, rest) = match segs.first() {
+        Some(&"datasets") => (RepoType::Dataset, &segs[1..]),
+        Some(&"spaces") => (RepoType::Space, &segs[1..]),
+        _ => (RepoType::Model, segs),
+    };
+    match rest {
+        [ns, name_git, "info", "lfs", "objects", "batch"] if *m == Method::POST => {
+            let Some(name) = name_git.strip_suffix(".git") else {
+                return error(StatusCode::NOT_FOUND, None, "Not Found");
+            };
+            let repo = RepoRef {
+                t,
+                id: format!("{ns}/{name}"),
+            };
+            crate::upload::lfs_batch(st, h, &repo, body).await
+        }
+        [ns, name, "resolve", rev @ ..] if *m == Method::GET || *m == Method::HEAD => {
+            // The revision is one (percent-encoded) segment, or the unencoded `refs/pr/N`.
+            let (rev, path) = match rev {
+                ["refs", "pr", n, path @ ..] => (format!("refs/pr/{n}"), path.join("/")),
+                [rev, path @ ..] => (rev.to_string(), path.join("/")),
+                [] => return error(StatusCode::NOT_FOUND, None, "Not Found"),
+            };
+            let repo = RepoRef {
+                t,
+                id: format!("{ns}/{name}"),
+            };
+            crate::download::resolve(st, m, h, &repo, &rev, &path).await
+        }
+        _ => error(StatusCode::NOT_FOUND, None, "Not Found"),
+    }
+}
+
+fn whoami(st: &St, h: &axum::http::HeaderMap) -> Response {
+    match caller(st, h) {
+        Ok(Caller::Token(t)) => json(StatusCode::OK, &t.whoami_json()),
+        Ok(Caller::Anonymous) | Err(_) => invalid_credentials(),
+    }
+}
+
+pub(crate) fn repo_not_found(c: &Caller) -> Response {
+    let status = match c {
+        Caller::Anonymous => StatusCode::UNAUTHORIZED,
+        Caller::Token(_) => StatusCode::NOT_FOUND,
+    };
+    error(status, Some("RepoNotFound"), "Repository not found")
+}
+
+pub(crate) fn revision_not_found(rev: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        Some("RevisionNotFound"),
+        &format!("Invalid rev id: {rev}"),
+    )
+}
+
+/// Check the caller may read `repo` (private repos), returning the caller.
+/// Errors: 401 bad token; RepoNotFound (401 anonymous / 404 authenticated).
+pub(crate) fn check_read(
+    st: &St,
+    h: &axum::http::HeaderMap,
+    repo: &RepoRef,
+) -> Result<Caller, Response> {
+    let c = caller(st, h)?;
+    let store = st.store();
+    let Some(r) = store.repos.get(&repo.key()) else {
+        return Err(repo_not_found(&c));
+    };
+    if r.private
+        && !c
+            .token()
+            .is_some_and(|t| t.can_read_private(repo.t.singular(), &repo.id))
+    {
+        return Err(repo_not_found(&c));
+    }
+    Ok(c)
+}
+
+/// Check the caller may write `repo`, returning the token.
+pub(crate) fn check_write(
+    st: &St,
+    h: &axum::http::HeaderMap,
+    repo: &RepoRef,
+) -> Result<TokenSpec, Response> {
+    let c = check_read(st, h, repo)?;
+    let Caller::Token(t) = c else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            None,
+            "You must be authenticated (Authorization: Bearer <token>) to write to this repository",
+        ));
+    };
+    if !t.can_write(repo.t.singular(), &repo.id) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            None,
+            &format!(
+                "You don't have write access to {} {} (token role: {})",
+                repo.t.singular(),
+                repo.id,
+                t.role_name()
+            ),
+        ));
+    }
+    Ok(t)
+}
+
+fn repo_info(st: &St, h: &axum::http::HeaderMap, repo: &RepoRef, rev: &str) -> Response {
+    if let Err(r) = check_read(st, h, repo) {
+        return r;
+    }
+    let store = st.store();
+    let Some(r) = store.repos.get(&repo.key()) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            Some("RepoNotFound"),
+            "Repository not found",
+        );
+    };
+    let Some(c) = r.resolve(rev) else {
+        return revision_not_found(rev);
+    };
+    let siblings: Vec<serde_json::Value> = c
+        .files
+        .iter()
+        .map(|(p, f)| {
+            let mut s = serde_json::json!({"rfilename": p, "size": f.size, "blobId": f.blob});
+            if let Some(sha) = &f.lfs {
+                s["lfs"] = serde_json::json!({
+                    "sha256": sha, "size": f.size,
+                    "pointerSize": crate::store::lfs_pointer(sha, f.size).len(),
+                });
+            }
+            s
+        })
+        .collect();
+    let used: u64 = c.files.values().map(|f| f.size).sum();
+    let mut v = serde_json::json!({
+        "_id": fake_id(&format!("repo:{}:{}", repo.t.singular(), repo.id)),
+        "id": repo.id,
+        "author": r.ns,
+        "sha": c.oid,
+        "lastModified": c.date,
+        "createdAt": r.created_at,
+        "private": r.private,
+        "gated": false,
+        "disabled": false,
+        "downloads": 0,
+        "likes": 0,
+        "tags": [],
+        "siblings": siblings,
+        "usedStorage": used,
+    });
+    if repo.t == RepoType::Model {
+        v["modelId"] = serde_json::json!(repo.id);
+    }
+    json(StatusCode::OK, &v)
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default, rename = "type")]
+    repo_type: Option<String>,
+    #[serde(default)]
+    private: Option<bool>,
+    #[serde(default)]
+    visibility: Option<String>,
+}
+
+fn parse_create_target(
+    b: &CreateBody,
+    t: &TokenSpec,
+) -> Result<(RepoType, String, String), Response> {
+    let rt = match b.repo_type.as_deref() {
+        None => RepoType::Model,
+        Some(s) => RepoType::from_singular(s).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                None,
+                &format!("invalid repo type {s:?}"),
+            )
+        })?,
+    };
+    // 0.x may send "ns/name" in `name`.
+    let (ns, name) = match (b.name.split_once('/'), &b.organization) {
+        (Some((ns, name)), None) => (ns.to_string(), name.to_string()),
+        (_, Some(org)) => (org.clone(), b.name.clone()),
+        (None, None) => (t.user.clone(), b.name.clone()),
+    };
+    if !valid_name(&ns) || !valid_name(&name) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            None,
+            &format!("invalid repo id {ns}/{name}"),
+        ));
+    }
+    Ok((rt, ns, name))
+}
+
+async fn create_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response {
+    let c = match caller(st, h) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Caller::Token(t) = c else {
+        return error(StatusCode::UNAUTHORIZED, None, INVALID_CREDENTIALS);
+    };
+    let b: CreateBody = match read_json(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let (rt, ns, name) = match parse_create_target(&b, &t) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let id = format!("{ns}/{name}");
+    let url = format!("{}/{}{}", base_url(st, h), rt.url_prefix(), id);
+    if !t.can_create_in(&ns) {
+        return error(
+            StatusCode::FORBIDDEN,
+            None,
+            &format!(
+                "You don't have the rights to create a {} under the namespace \"{ns}\"",
+                rt.singular()
+            ),
+        );
+    }
+    let private = match b.visibility.as_deref() {
+        Some("private") | Some("protected") => true,
+        Some(_) => false,
+        None => b.private.unwrap_or(false),
+    };
+    let attrs_blob = match put_blob(&st.data_dir, DEFAULT_GITATTRIBUTES.as_bytes()) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
+    };
+    let mut store = st.store();
+    if store.repos.contains_key(&(rt, id.clone())) {
+        let mut r = json(
+            StatusCode::CONFLICT,
+            &serde_json::json!({
+                "error": format!("You already created this {} repo", rt.singular()),
+                "url": url,
+            }),
+        );
+        if let Ok(v) = format!("You already created this {} repo", rt.singular()).parse() {
+            r.headers_mut().insert("x-error-message", v);
+        }
+        return r;
+    }
+    let mut repo = Repo {
+        repo_type: rt,
+        ns: ns.clone(),
+        name: name.clone(),
+        private,
+        created_at: now_rfc3339(),
+        branches: Default::default(),
+        prs: Default::default(),
+        commits: Default::default(),
+        counter: 0,
+    };
+    let mut files = std::collections::BTreeMap::new();
+    files.insert(
+        ".gitattributes".to_string(),
+        FileEntry {
+            size: DEFAULT_GITATTRIBUTES.len() as u64,
+            blob: attrs_blob,
+            lfs: None,
+        },
+    );
+    let oid = repo.new_commit(None, "initial commit", "", files);
+    repo.branches.insert("main".into(), oid);
+    if let Err(e) = store.save(&repo) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
+    }
+    store.repos.insert((rt, id.clone()), repo);
+    json(
+        StatusCode::OK,
+        &serde_json::json!({"url": url, "name": id, "id": fake_id(&format!("repo:{}:{id}", rt.singular()))}),
+    )
+}
+
+async fn delete_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response {
+    let t = match caller(st, h) {
+        Ok(Caller::Token(t)) => t,
+        Ok(Caller::Anonymous) => return invalid_credentials(),
+        Err(r) => return r,
+    };
+    let b: CreateBody = match read_json(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let (rt, ns, name) = match parse_create_target(&b, &t) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let repo = RepoRef {
+        t: rt,
+        id: format!("{ns}/{name}"),
+    };
+    if let Err(r) = check_write(st, h, &repo) {
+        return r;
+    }
+    let mut store = st.store();
+    store.repos.remove(&repo.key());
+    let p = store
+        .root
+        .join("repos")
+        .join(rt.plural())
+        .join(&ns)
+        .join(format!("{name}.json"));
+    let _ = std::fs::remove_file(p);
+    drop(store);
+    StatusCode::OK.into_response()
+}
