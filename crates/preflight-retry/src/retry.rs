@@ -1,0 +1,449 @@
+//! The retry loop: [`retry_with_backoff`], [`RetryManager`] and the final [`RetryError`].
+
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::classify::{Transience, chain, diagnose};
+use crate::config::RetryConfig;
+
+/// Whether sending a request twice is harmless. Every call site must say which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Repeating it has the same effect as sending it once (GET, PUT of the same bytes, …):
+    /// retried on every transient error.
+    Idempotent,
+    /// Repeating it could apply it twice (a commit): retried only when the error proves the
+    /// request never reached the server (connection refused, connect-phase failure, DNS,
+    /// HTTP/2 `REFUSED_STREAM`); never after a timeout, a cut body or a 5xx/429.
+    NotIdempotent,
+}
+
+/// What the operation is told about the attempt it is making.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// Time left before the deadline (`None` without a deadline). Use it to bound the
+    /// attempt's own timeout: the loop never cancels a running attempt.
+    pub remaining: Option<Duration>,
+}
+
+/// Why the loop stopped retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUpReason {
+    /// The error is not worth retrying (or, for a non-idempotent request, not safe to retry:
+    /// see [`RetryError::blocked_by_idempotency`]).
+    Permanent,
+    /// Every attempt allowed by `max_attempts` failed.
+    AttemptsExhausted,
+    /// The next wait would have ended past the deadline, so the loop stopped at once instead of
+    /// sleeping into a failure.
+    DeadlineReached,
+}
+
+impl GiveUpReason {
+    /// `permanent`, `attempts_exhausted` or `deadline_reached` (the log field value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUpReason::Permanent => "permanent",
+            GiveUpReason::AttemptsExhausted => "attempts_exhausted",
+            GiveUpReason::DeadlineReached => "deadline_reached",
+        }
+    }
+}
+
+/// The final error of a retried operation: the last attempt's error plus how it got there.
+///
+/// `Display`: `failed after 3 attempts in 4.2 s`, followed by
+/// `, the next retry would have passed the 10 s deadline` ([`GiveUpReason::DeadlineReached`]) or
+/// `, not retried because the request is not idempotent and may have reached the server`.
+/// `source()` is the last error, so a renderer prints the cause underneath.
+///
+/// One exception keeps single failures readable: when the **first** attempt fails with a
+/// permanent error (a 401, a 404, …), the error is *transparent*: `Display` is the last error's
+/// and `source()` is the last error's source.
+pub struct RetryError<E> {
+    last_error: E,
+    attempts: u32,
+    elapsed: Duration,
+    reason: GiveUpReason,
+    deadline: Option<Duration>,
+    error_kind: &'static str,
+    blocked_by_idempotency: bool,
+    operation: &'static str,
+}
+
+impl<E> RetryError<E> {
+    /// How many attempts were made (≥ 1).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Time from the start of the first attempt until giving up.
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// The last attempt's error.
+    pub fn last_error(&self) -> &E {
+        &self.last_error
+    }
+
+    /// The last attempt's error, by value.
+    pub fn into_last_error(self) -> E {
+        self.last_error
+    }
+
+    /// Why the loop stopped.
+    pub fn reason(&self) -> GiveUpReason {
+        self.reason
+    }
+
+    /// The classifier's short name for the last error (`status_503`, `connect`, …).
+    pub fn error_kind(&self) -> &'static str {
+        self.error_kind
+    }
+
+    /// The last error was transient, but the request was [`Idempotency::NotIdempotent`] and may
+    /// have reached the server, so it was not retried (reason: [`GiveUpReason::Permanent`]).
+    /// For a commit: re-read the branch head before deciding to send it again.
+    pub fn blocked_by_idempotency(&self) -> bool {
+        self.blocked_by_idempotency
+    }
+
+    /// The operation name given to [`RetryManager::run`] (`"operation"` for
+    /// [`retry_with_backoff`]).
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The deadline that was in force.
+    pub fn deadline(&self) -> Option<Duration> {
+        self.deadline
+    }
+
+    fn is_transparent(&self) -> bool {
+        self.attempts == 1 && self.reason == GiveUpReason::Permanent && !self.blocked_by_idempotency
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryError")
+            .field("operation", &self.operation)
+            .field("attempts", &self.attempts)
+            .field("elapsed", &self.elapsed)
+            .field("reason", &self.reason)
+            .field("error_kind", &self.error_kind)
+            .field("blocked_by_idempotency", &self.blocked_by_idempotency)
+            .field("last_error", &self.last_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for RetryError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_transparent() {
+            return self.last_error.fmt(f);
+        }
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        write!(
+            f,
+            "failed after {} attempt{plural} in {}",
+            self.attempts,
+            format_seconds(self.elapsed)
+        )?;
+        if self.blocked_by_idempotency {
+            f.write_str(", not retried because the request is not idempotent and may have reached the server")?;
+        } else if self.reason == GiveUpReason::DeadlineReached
+            && let Some(deadline) = self.deadline
+        {
+            write!(
+                f,
+                ", the next retry would have passed the {} deadline",
+                format_seconds(deadline)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: Error + 'static> Error for RetryError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        if self.is_transparent() {
+            self.last_error.source()
+        } else {
+            Some(&self.last_error)
+        }
+    }
+}
+
+/// `4.2 s`, or `10 s` for whole seconds.
+fn format_seconds(duration: Duration) -> String {
+    if duration.subsec_nanos() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+/// Runs `operation` until it succeeds, fails permanently, runs out of attempts or would run past
+/// the deadline, sleeping the backoff between attempts (see the crate docs).
+///
+/// Errors are judged by [`classify`](crate::classify); use [`RetryManager`] to add rules, name
+/// the operation in logs and count retries.
+pub async fn retry_with_backoff<T, E, F, Fut>(
+    config: &RetryConfig,
+    idempotency: Idempotency,
+    operation: F,
+) -> Result<T, RetryError<E>>
+where
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Error + Send + Sync + 'static,
+{
+    run_loop(config, "operation", idempotency, &[], None, operation).await
+}
+
+/// A caller-supplied classification rule; see [`RetryManager::with_predicate`].
+type Predicate = Arc<dyn Fn(&(dyn Error + 'static)) -> Option<Transience> + Send + Sync>;
+
+/// Totals across every run of a [`RetryManager`] (and its clones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetryStats {
+    /// Attempts started.
+    pub attempts: u64,
+    /// Retries started (attempts after a failure).
+    pub retries: u64,
+    /// Time spent sleeping between attempts.
+    pub waited: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    waited_nanos: AtomicU64,
+}
+
+/// A shareable retry policy: a [`RetryConfig`], extra classification rules, named operations in
+/// the logs, and counters. Cheap to clone; clones share the counters.
+#[derive(Clone)]
+pub struct RetryManager {
+    config: RetryConfig,
+    predicates: Vec<Predicate>,
+    counters: Arc<Counters>,
+}
+
+impl fmt::Debug for RetryManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryManager")
+            .field("config", &self.config)
+            .field("predicates", &self.predicates.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Default for RetryManager {
+    fn default() -> Self {
+        RetryManager::new(RetryConfig::default())
+    }
+}
+
+impl RetryManager {
+    /// A manager with `config`, no extra rules and zeroed counters.
+    pub fn new(config: RetryConfig) -> Self {
+        RetryManager {
+            config,
+            predicates: Vec::new(),
+            counters: Arc::default(),
+        }
+    }
+
+    /// Adds a rule consulted before [`classify`](crate::classify). It is called on each error
+    /// of the source chain, outermost first; the first `Some` verdict wins, and `None` everywhere
+    /// falls back to the built-in classifier. Rules cannot make a
+    /// [`NotIdempotent`](Idempotency::NotIdempotent) request retry after it may have reached the
+    /// server.
+    #[must_use]
+    pub fn with_predicate(
+        mut self,
+        predicate: impl Fn(&(dyn Error + 'static)) -> Option<Transience> + Send + Sync + 'static,
+    ) -> Self {
+        self.predicates.push(Arc::new(predicate));
+        self
+    }
+
+    /// Like [`retry_with_backoff`], with this manager's rules and counters; `operation_name`
+    /// names the operation in log events (`hub.preupload`, …).
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        operation_name: &'static str,
+        idempotency: Idempotency,
+        operation: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Error + Send + Sync + 'static,
+    {
+        run_loop(
+            &self.config,
+            operation_name,
+            idempotency,
+            &self.predicates,
+            Some(&self.counters),
+            operation,
+        )
+        .await
+    }
+
+    /// Totals across all runs so far.
+    pub fn stats(&self) -> RetryStats {
+        RetryStats {
+            attempts: self.counters.attempts.load(Ordering::Relaxed),
+            retries: self.counters.retries.load(Ordering::Relaxed),
+            waited: Duration::from_nanos(self.counters.waited_nanos.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// The policy in use.
+    pub fn config(&self) -> &RetryConfig {
+        &self.config
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+async fn run_loop<T, E, F, Fut>(
+    config: &RetryConfig,
+    operation_name: &'static str,
+    idempotency: Idempotency,
+    predicates: &[Predicate],
+    counters: Option<&Counters>,
+    mut operation: F,
+) -> Result<T, RetryError<E>>
+where
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    E: Error + Send + Sync + 'static,
+{
+    let start = Instant::now();
+    let max_attempts = config.effective_max_attempts();
+    let mut rng = config.rng();
+    let mut number = 1;
+    loop {
+        let remaining = config.deadline.map(|d| d.saturating_sub(start.elapsed()));
+        if let Some(counters) = counters {
+            counters.attempts.fetch_add(1, Ordering::Relaxed);
+        }
+        let error = match operation(Attempt { number, remaining }).await {
+            Ok(value) => return Ok(value),
+            Err(error) => error,
+        };
+        let elapsed = start.elapsed();
+        let diagnosis = diagnose(&error);
+        let transience = chain(&error)
+            .find_map(|link| predicates.iter().find_map(|predicate| predicate(link)))
+            .unwrap_or(diagnosis.transience);
+
+        let (reason, blocked, retry_after) = match transience {
+            Transience::Permanent => (Some(GiveUpReason::Permanent), false, None),
+            Transience::Transient { .. }
+                if idempotency == Idempotency::NotIdempotent && !diagnosis.never_sent =>
+            {
+                (Some(GiveUpReason::Permanent), true, None)
+            }
+            Transience::Transient { .. } if number >= max_attempts => {
+                (Some(GiveUpReason::AttemptsExhausted), false, None)
+            }
+            Transience::Transient { retry_after } => (None, false, retry_after),
+        };
+        let delay = match retry_after {
+            Some(wait) => wait.min(config.max_retry_after),
+            None => config.delay_for_retry(number - 1, &mut rng),
+        };
+        let reason = reason.or_else(|| {
+            config
+                .deadline
+                .filter(|deadline| elapsed + delay >= *deadline)
+                .map(|_| GiveUpReason::DeadlineReached)
+        });
+
+        if let Some(reason) = reason {
+            let give_up_reason = if blocked {
+                "not_idempotent"
+            } else {
+                reason.as_str()
+            };
+            macro_rules! gave_up {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: "preflight::retry",
+                        $level,
+                        event = "retry_gave_up",
+                        operation = operation_name,
+                        attempts = number,
+                        reason = give_up_reason,
+                        error_kind = diagnosis.kind,
+                        cause = %error,
+                        elapsed_ms = millis(elapsed),
+                        next_delay_ms = (reason == GiveUpReason::DeadlineReached).then(|| millis(delay)),
+                        "{operation_name} failed after {number} attempt(s): {give_up_reason}"
+                    )
+                };
+            }
+            // A first-attempt permanent failure (a 404 the caller expects, a 401 the
+            // pre-flight reports) is routine, not a warning.
+            if number == 1 && reason == GiveUpReason::Permanent && !blocked {
+                gave_up!(tracing::Level::DEBUG);
+            } else {
+                gave_up!(tracing::Level::WARN);
+            }
+            return Err(RetryError {
+                last_error: error,
+                attempts: number,
+                elapsed,
+                reason,
+                deadline: config.deadline,
+                error_kind: diagnosis.kind,
+                blocked_by_idempotency: blocked,
+                operation: operation_name,
+            });
+        }
+
+        tracing::warn!(
+            target: "preflight::retry",
+            event = "retry",
+            operation = operation_name,
+            attempt = number,
+            max_attempts,
+            error_kind = diagnosis.kind,
+            cause = %error,
+            delay_ms = millis(delay),
+            remaining_ms = config.deadline.map(|d| millis(d.saturating_sub(elapsed))),
+            "{operation_name} attempt {number} of {max_attempts} failed ({}), retrying in {}",
+            diagnosis.kind,
+            format_seconds(delay),
+        );
+        drop(error);
+        tokio::time::sleep(delay).await;
+        if let Some(counters) = counters {
+            counters.retries.fetch_add(1, Ordering::Relaxed);
+            counters.waited_nanos.fetch_add(
+                u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+        number += 1;
+    }
+}
