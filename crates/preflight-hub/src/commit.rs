@@ -1,0 +1,314 @@
+//! The NDJSON commit, and how it is retried without ever applying twice.
+//!
+//! A commit is not idempotent: sent twice, it could create two commits. The retry loop
+//! therefore re-sends it on its own only when the request provably never reached the server
+//! (connection refused, DNS). After any unclear failure (timeout, reset after sending, 5xx,
+//! 429, a cut response) the branch head is re-read:
+//!
+//! - head still at `parentCommit`: the commit did not land; it is sent again (after the
+//!   backoff delay), up to `max_attempts` rounds;
+//! - head moved and its tree holds every file of our commit with our oids: it landed (the
+//!   answer was lost), and the head is reported as the commit;
+//! - head moved without our files: someone else committed; [`UploadErrorKind::CommitConflict`].
+//!
+//! `parentCommit` makes the server refuse a commit on a moved branch, so a re-send can never
+//! stack a duplicate on top of a lost success. With `create_pr` the commit creates a new
+//! pull-request ref that cannot be looked up this way, so an unclear failure is reported
+//! rather than retried.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use preflight_retry::Idempotency;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::client::{HubClient, quote_segment};
+use crate::error::{AttemptError, UploadError, UploadErrorKind};
+use crate::repo::RepoType;
+
+/// One line of the commit body after the header.
+#[derive(Debug, Clone)]
+pub(crate) enum CommitOperation {
+    /// A regular file, inline.
+    File {
+        path: String,
+        content: Vec<u8>,
+        git_sha1: String,
+    },
+    /// An LFS pointer.
+    Lfs {
+        path: String,
+        sha256: String,
+        size: u64,
+    },
+}
+
+impl CommitOperation {
+    fn path(&self) -> &str {
+        match self {
+            CommitOperation::File { path, .. } | CommitOperation::Lfs { path, .. } => path,
+        }
+    }
+}
+
+/// What the commit produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommitResult {
+    pub oid: String,
+    pub url: String,
+    pub pull_request_url: Option<String>,
+}
+
+/// The commit's parameters.
+pub(crate) struct CommitRequest<'a> {
+    pub repo_type: RepoType,
+    pub repo_id: &'a str,
+    pub revision: &'a str,
+    pub create_pr: bool,
+    pub summary: &'a str,
+    pub parent: Option<&'a str>,
+    pub operations: &'a [CommitOperation],
+}
+
+/// The NDJSON body: a header line, then one `file` or `lfsFile` line per operation.
+pub(crate) fn ndjson_body(
+    summary: &str,
+    parent: Option<&str>,
+    operations: &[CommitOperation],
+) -> Vec<u8> {
+    let mut header = json!({"summary": summary, "description": ""});
+    if let Some(parent) = parent {
+        header["parentCommit"] = json!(parent);
+    }
+    let mut lines = vec![json!({"key": "header", "value": header})];
+    for operation in operations {
+        lines.push(match operation {
+            CommitOperation::File { path, content, .. } => json!({
+                "key": "file",
+                "value": {
+                    "content": base64::engine::general_purpose::STANDARD.encode(content),
+                    "path": path,
+                    "encoding": "base64",
+                },
+            }),
+            CommitOperation::Lfs { path, sha256, size } => json!({
+                "key": "lfsFile",
+                "value": {"path": path, "algo": "sha256", "oid": sha256, "size": size},
+            }),
+        });
+    }
+    let mut body = Vec::new();
+    for line in lines {
+        body.extend_from_slice(line.to_string().as_bytes());
+        body.push(b'\n');
+    }
+    body
+}
+
+#[derive(Debug, Deserialize)]
+struct CommitAnswer {
+    #[serde(rename = "commitOid")]
+    commit_oid: String,
+    #[serde(rename = "commitUrl")]
+    commit_url: Option<String>,
+    #[serde(rename = "pullRequestUrl", default)]
+    pull_request_url: Option<String>,
+}
+
+impl HubClient {
+    /// Sends the commit; see the module docs for the retry rule.
+    pub(crate) async fn commit(
+        &self,
+        request: &CommitRequest<'_>,
+    ) -> Result<CommitResult, UploadError> {
+        let mut url = self.api_repo_url(
+            request.repo_type,
+            request.repo_id,
+            &format!("/commit/{}", quote_segment(request.revision)),
+        );
+        if request.create_pr {
+            url.push_str("?create_pr=1");
+        }
+        let body = bytes::Bytes::from(ndjson_body(
+            request.summary,
+            request.parent,
+            request.operations,
+        ));
+        let rounds = self.retry.config().effective_max_attempts();
+        let mut rng = self.retry.config().rng();
+        let mut round = 1;
+        loop {
+            let result = self
+                .retry
+                .run("commit", Idempotency::NotIdempotent, |_| async {
+                    let http = self
+                        .http
+                        .post(&url)
+                        .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+                        .body(body.clone());
+                    let request = self.authorize(http, &url);
+                    self.send_json::<CommitAnswer>("commit", &url, request)
+                        .await
+                })
+                .await;
+            let error = match result {
+                Ok(answer) => {
+                    let url = answer.commit_url.unwrap_or_else(|| {
+                        self.commit_url(request.repo_type, request.repo_id, &answer.commit_oid)
+                    });
+                    return Ok(CommitResult {
+                        oid: answer.commit_oid,
+                        url,
+                        pull_request_url: answer.pull_request_url,
+                    });
+                }
+                Err(error) => error,
+            };
+            let status = error.last_error().status().map(|status| status.status);
+            let unclear = match (status, error.last_error()) {
+                (Some(status), _) => preflight_retry::is_transient_status(status),
+                (None, AttemptError::Transport { .. }) => true,
+                (None, _) => false,
+            };
+            let conflict = matches!(status, Some(409 | 412));
+            if !unclear && !conflict {
+                return Err(UploadError::from_retry("commit", error));
+            }
+            if request.create_pr {
+                return Err(UploadError::from_retry("commit", error));
+            }
+            let retry_after = error
+                .last_error()
+                .status()
+                .and_then(|status| status.retry_after);
+            let head = self
+                .revision_sha(request.repo_type, request.repo_id, request.revision)
+                .await
+                .map_err(|lookup| UploadError::from_retry("repo_info", lookup))?;
+            if head.as_deref() != request.parent {
+                if let Some(head) = head
+                    && self.contains_operations(request, &head).await?
+                {
+                    tracing::info!(target: "preflight::hub", event = "commit_found", commit = %head, "the commit landed although its answer was lost");
+                    return Ok(CommitResult {
+                        url: self.commit_url(request.repo_type, request.repo_id, &head),
+                        oid: head,
+                        pull_request_url: None,
+                    });
+                }
+                return Err(UploadError::new(
+                    UploadErrorKind::CommitConflict,
+                    format!(
+                        "the branch `{}` moved during the upload and does not contain this upload's files",
+                        request.revision
+                    ),
+                )
+                .with_source(error));
+            }
+            if conflict || round >= rounds {
+                return Err(UploadError::from_retry("commit", error));
+            }
+            let delay = retry_after
+                .map(|wait| wait.min(self.retry.config().max_retry_after))
+                .unwrap_or_else(|| self.retry.config().delay_for_retry(round - 1, &mut rng));
+            tracing::warn!(
+                target: "preflight::hub",
+                event = "commit_retry",
+                round,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                cause = %crate::error::chain_text(&error),
+                "the commit did not land (the branch head is unchanged); sending it again",
+            );
+            tokio::time::sleep(delay).await;
+            round += 1;
+        }
+    }
+
+    async fn contains_operations(
+        &self,
+        request: &CommitRequest<'_>,
+        head: &str,
+    ) -> Result<bool, UploadError> {
+        let tree = self
+            .tree(request.repo_type, request.repo_id, head)
+            .await
+            .map_err(|error| UploadError::from_retry("repo_tree", error))?;
+        Ok(contains(&tree, request.operations))
+    }
+}
+
+fn contains(tree: &HashMap<String, crate::api::TreeEntry>, operations: &[CommitOperation]) -> bool {
+    operations.iter().all(|operation| {
+        let Some(entry) = tree.get(operation.path()) else {
+            return false;
+        };
+        match operation {
+            CommitOperation::File { git_sha1, .. } => {
+                entry.oid.as_deref() == Some(git_sha1.as_str())
+            }
+            CommitOperation::Lfs { sha256, .. } => {
+                entry.lfs_sha256.as_deref() == Some(sha256.as_str())
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::TreeEntry;
+
+    #[test]
+    fn ndjson_lines() {
+        let operations = vec![
+            CommitOperation::File {
+                path: "a.txt".into(),
+                content: b"hi".to_vec(),
+                git_sha1: crate::hash::git_sha1(b"hi"),
+            },
+            CommitOperation::Lfs {
+                path: "big.bin".into(),
+                sha256: "ab".repeat(32),
+                size: 5,
+            },
+        ];
+        let body = String::from_utf8(ndjson_body("msg", Some("p1"), &operations)).unwrap();
+        let lines: Vec<serde_json::Value> = body
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert!(body.ends_with('\n'));
+        assert_eq!(
+            lines[0],
+            json!({"key":"header","value":{"summary":"msg","description":"","parentCommit":"p1"}})
+        );
+        assert_eq!(lines[1]["key"], "file");
+        assert_eq!(lines[1]["value"]["content"], "aGk=");
+        assert_eq!(lines[1]["value"]["encoding"], "base64");
+        assert_eq!(
+            lines[2],
+            json!({"key":"lfsFile","value":{"path":"big.bin","algo":"sha256","oid":"ab".repeat(32),"size":5}})
+        );
+        let no_parent = String::from_utf8(ndjson_body("m", None, &[])).unwrap();
+        assert!(!no_parent.contains("parentCommit"));
+
+        let mut tree = HashMap::new();
+        tree.insert(
+            "a.txt".to_owned(),
+            TreeEntry {
+                oid: Some(crate::hash::git_sha1(b"hi")),
+                lfs_sha256: None,
+            },
+        );
+        assert!(!contains(&tree, &operations));
+        tree.insert(
+            "big.bin".to_owned(),
+            TreeEntry {
+                oid: Some("x".into()),
+                lfs_sha256: Some("ab".repeat(32)),
+            },
+        );
+        assert!(contains(&tree, &operations));
+    }
+}

@@ -1,0 +1,654 @@
+//! Git LFS transfers: the batch call, basic PUT, multipart parts + completion, and verify.
+//!
+//! Bodies stream from disk in [`BUFFER_SIZE`](crate::hash::BUFFER_SIZE) pieces and are
+//! re-opened for every attempt (a consumed stream cannot be replayed). A basic PUT re-hashes
+//! what it sends and aborts the request before its last byte if the sha256 or the size differs
+//! from the hash pass, so the server never stores the changed content. Multipart parts are byte
+//! ranges `[i × chunk, (i + 1) × chunk)`, each retried alone.
+
+use std::collections::BTreeMap;
+use std::io::SeekFrom;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use preflight_retry::{Idempotency, RetryError, redact_url};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::Semaphore;
+
+use crate::client::HubClient;
+use crate::error::AttemptError;
+use crate::hash::{BUFFER_SIZE, size_changed};
+use crate::progress::{ProgressEvent, ProgressHandler};
+use crate::repo::RepoType;
+
+const LFS_JSON: &str = "application/vnd.git-lfs+json";
+
+/// An LFS object to send.
+#[derive(Debug, Clone)]
+pub(crate) struct LfsObject {
+    pub path_in_repo: String,
+    pub local_path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Action {
+    href: String,
+    #[serde(default)]
+    header: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+struct Actions {
+    upload: Option<Action>,
+    verify: Option<Action>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct ObjectError {
+    code: i64,
+    message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct BatchObject {
+    oid: String,
+    #[serde(default)]
+    actions: Option<Actions>,
+    #[serde(default)]
+    error: Option<ObjectError>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct BatchAnswer {
+    #[serde(default)]
+    transfer: Option<String>,
+    objects: Vec<BatchObject>,
+}
+
+/// How an object must travel, per the batch answer.
+#[derive(Debug, Clone)]
+pub(crate) enum Transfer {
+    /// The server already stores it.
+    Stored,
+    /// One PUT.
+    Basic {
+        href: String,
+        verify: Option<String>,
+    },
+    /// Numbered part PUTs, then a completion POST.
+    Multipart {
+        completion: String,
+        chunk_size: u64,
+        parts: Vec<String>,
+        verify: Option<String>,
+    },
+    /// The server chose a transfer this client does not implement.
+    Unsupported(String),
+}
+
+impl HubClient {
+    /// `POST {prefix}{repo}.git/info/lfs/objects/batch` for one object.
+    pub(crate) async fn lfs_batch(
+        &self,
+        repo_type: RepoType,
+        repo_id: &str,
+        revision: Option<&str>,
+        object: &LfsObject,
+    ) -> Result<Transfer, RetryError<AttemptError>> {
+        let url = self.url(&format!(
+            "{}{repo_id}.git/info/lfs/objects/batch",
+            repo_type.url_prefix()
+        ));
+        let mut body = json!({
+            "operation": "upload",
+            "transfers": ["basic", "multipart"],
+            "objects": [{"oid": object.sha256, "size": object.size}],
+            "hash_algo": "sha256",
+        });
+        if let Some(revision) = revision {
+            body["ref"] = json!({ "name": revision });
+        }
+        self.retry
+            .run("lfs_batch", Idempotency::Idempotent, |_| async {
+                let request = self.authorize(
+                    self.http
+                        .post(&url)
+                        .header(ACCEPT, LFS_JSON)
+                        .header(CONTENT_TYPE, LFS_JSON)
+                        .body(body.to_string()),
+                    &url,
+                );
+                let answer: BatchAnswer = self.send_json("lfs_batch", &url, request).await?;
+                self.interpret_batch(&url, answer, object)
+            })
+            .await
+    }
+
+    #[expect(
+        clippy::result_large_err,
+        reason = "AttemptError is the retry loop's error type; boxing its status would hide it from the classifier"
+    )]
+    fn interpret_batch(
+        &self,
+        url: &str,
+        answer: BatchAnswer,
+        object: &LfsObject,
+    ) -> Result<Transfer, AttemptError> {
+        let protocol = |message: String| AttemptError::Protocol {
+            operation: "lfs_batch",
+            url: redact_url(url),
+            message,
+        };
+        if let Some(transfer) = answer.transfer.as_deref()
+            && transfer != "basic"
+            && transfer != "multipart"
+        {
+            return Ok(Transfer::Unsupported(transfer.to_owned()));
+        }
+        let found = answer
+            .objects
+            .into_iter()
+            .find(|candidate| candidate.oid == object.sha256)
+            .ok_or_else(|| protocol(format!("object {} missing from the answer", object.sha256)))?;
+        if let Some(error) = found.error {
+            return Err(protocol(format!(
+                "the server refused object {} ({}): {}",
+                object.sha256, error.code, error.message
+            )));
+        }
+        let Some(actions) = found.actions else {
+            return Ok(Transfer::Stored);
+        };
+        let verify = actions.verify.map(|action| self.fix_href(&action.href));
+        let Some(upload) = actions.upload else {
+            // Only a verify action: the object is stored, the server wants it confirmed.
+            return Ok(Transfer::Basic {
+                href: String::new(),
+                verify,
+            });
+        };
+        let header = upload.header.unwrap_or_default();
+        let Some(chunk_size) = header.get("chunk_size") else {
+            return Ok(Transfer::Basic {
+                href: self.fix_href(&upload.href),
+                verify,
+            });
+        };
+        let chunk_size = match chunk_size {
+            serde_json::Value::String(text) => text.parse::<u64>().ok(),
+            serde_json::Value::Number(number) => number.as_u64(),
+            _ => None,
+        }
+        .filter(|size| *size > 0)
+        .ok_or_else(|| protocol("invalid chunk_size".to_owned()))?;
+        let mut numbered: Vec<(u64, String)> = header
+            .iter()
+            .filter_map(|(key, value)| {
+                let number = key.parse::<u64>().ok()?;
+                Some((number, self.fix_href(value.as_str()?)))
+            })
+            .collect();
+        numbered.sort_by_key(|(number, _)| *number);
+        let expected = object.size.div_ceil(chunk_size);
+        if numbered.len() as u64 != expected {
+            return Err(protocol(format!(
+                "{} part URLs for {expected} parts of {chunk_size} bytes",
+                numbered.len()
+            )));
+        }
+        Ok(Transfer::Multipart {
+            completion: self.fix_href(&upload.href),
+            chunk_size,
+            parts: numbered.into_iter().map(|(_, href)| href).collect(),
+            verify,
+        })
+    }
+
+    /// One basic PUT of the whole object (no auth: the URL is pre-signed).
+    pub(crate) async fn lfs_put(
+        &self,
+        href: &str,
+        object: &LfsObject,
+        permits: &Semaphore,
+        progress: &dyn ProgressHandler,
+    ) -> Result<(), RetryError<AttemptError>> {
+        self.retry
+            .run("lfs_put", Idempotency::Idempotent, |_| async {
+                let _permit = permits.acquire().await.expect("never closed");
+                let tracker = Arc::new(SendTracker::default());
+                let body = file_range_stream(
+                    object.local_path.clone(),
+                    0,
+                    object.size,
+                    Some(object.sha256.clone()),
+                    Arc::clone(&tracker),
+                );
+                let request = self
+                    .http
+                    .put(href)
+                    .header(CONTENT_LENGTH, object.size)
+                    .body(reqwest::Body::wrap_stream(body));
+                let sending = self.send("lfs_put", href, request);
+                let result = with_progress(sending, &tracker, &object.path_in_repo, progress).await;
+                tracker.finish(&object.path_in_repo, progress, result.is_ok());
+                tracker.check_local(result.map(drop))
+            })
+            .await
+    }
+
+    /// Multipart: every part (concurrently, bounded by `permits`), then the completion.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "internal; each argument is distinct"
+    )]
+    pub(crate) async fn lfs_multipart(
+        &self,
+        completion: &str,
+        chunk_size: u64,
+        parts: &[String],
+        object: &LfsObject,
+        permits: &Semaphore,
+        concurrency: usize,
+        progress: &dyn ProgressHandler,
+    ) -> Result<(), RetryError<AttemptError>> {
+        let uploads: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(index, href)| self.lfs_part(index, href, chunk_size, object, permits, progress))
+            .collect();
+        let etags: Vec<(usize, String)> = futures::stream::iter(uploads)
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await?;
+        let mut etags = etags;
+        etags.sort_by_key(|(index, _)| *index);
+        let body = json!({
+            "oid": object.sha256,
+            "parts": etags
+                .iter()
+                .map(|(index, etag)| json!({"partNumber": index + 1, "etag": etag}))
+                .collect::<Vec<_>>(),
+        })
+        .to_string();
+        self.retry
+            .run("lfs_complete", Idempotency::Idempotent, |_| async {
+                let request = self
+                    .http
+                    .post(completion)
+                    .header(ACCEPT, LFS_JSON)
+                    .header(CONTENT_TYPE, LFS_JSON)
+                    .body(body.clone());
+                self.send_bytes("lfs_complete", completion, request)
+                    .await
+                    .map(drop)
+            })
+            .await
+    }
+
+    /// One multipart part: the byte range `[index × chunk, (index + 1) × chunk)`, retried alone.
+    async fn lfs_part(
+        &self,
+        index: usize,
+        href: &str,
+        chunk_size: u64,
+        object: &LfsObject,
+        permits: &Semaphore,
+        progress: &dyn ProgressHandler,
+    ) -> Result<(usize, String), RetryError<AttemptError>> {
+        let offset = index as u64 * chunk_size;
+        let length = chunk_size.min(object.size - offset);
+        let etag = self
+            .retry
+            .run("lfs_part", Idempotency::Idempotent, |_| async {
+                let _permit = permits.acquire().await.expect("never closed");
+                let tracker = Arc::new(SendTracker::default());
+                let body = file_range_stream(
+                    object.local_path.clone(),
+                    offset,
+                    length,
+                    None,
+                    Arc::clone(&tracker),
+                );
+                let request = self
+                    .http
+                    .put(href)
+                    .header(CONTENT_LENGTH, length)
+                    .body(reqwest::Body::wrap_stream(body));
+                let sending = self.send("lfs_part", href, request);
+                let result = with_progress(sending, &tracker, &object.path_in_repo, progress).await;
+                tracker.finish(&object.path_in_repo, progress, result.is_ok());
+                let response = tracker.check_local(result)?;
+                let etag = response
+                    .headers()
+                    .get("etag")
+                    .and_then(|value| value.to_str().ok())
+                    .map(str::to_owned)
+                    .ok_or_else(|| AttemptError::Protocol {
+                        operation: "lfs_part",
+                        url: redact_url(href),
+                        message: "the part response has no ETag".to_owned(),
+                    })?;
+                // Drain the (tiny) body so the connection is reused.
+                let _ = response.bytes().await;
+                Ok(etag)
+            })
+            .await?;
+        Ok((index, etag))
+    }
+
+    /// `POST <verify href>` with `{oid, size}` (authenticated on the endpoint's origin).
+    pub(crate) async fn lfs_verify(
+        &self,
+        href: &str,
+        object: &LfsObject,
+    ) -> Result<(), RetryError<AttemptError>> {
+        let body = json!({"oid": object.sha256, "size": object.size}).to_string();
+        self.retry
+            .run("lfs_verify", Idempotency::Idempotent, |_| async {
+                let request = self.authorize(
+                    self.http
+                        .post(href)
+                        .header(ACCEPT, LFS_JSON)
+                        .header(CONTENT_TYPE, LFS_JSON)
+                        .body(body.clone()),
+                    href,
+                );
+                self.send_bytes("lfs_verify", href, request).await.map(drop)
+            })
+            .await
+    }
+}
+
+/// What one attempt's body stream has done: bytes handed to the connection, and a local
+/// problem (read error, changed file) that must stop the retries.
+#[derive(Debug, Default)]
+struct SendTracker {
+    sent: AtomicU64,
+    reported: AtomicU64,
+    local_error: Mutex<Option<(String, bool)>>,
+}
+
+impl SendTracker {
+    fn fail(&self, message: String, changed: bool) {
+        *self.local_error.lock().expect("not poisoned") = Some((message, changed));
+    }
+
+    fn report(&self, path: &str, progress: &dyn ProgressHandler) {
+        let sent = self.sent.load(Ordering::Relaxed);
+        let before = self.reported.swap(sent, Ordering::Relaxed);
+        if sent > before {
+            progress.on_event(ProgressEvent::BytesSent {
+                path: path.to_owned(),
+                bytes: sent - before,
+            });
+        }
+    }
+
+    /// Reports the rest on success; on failure takes back what this attempt reported.
+    fn finish(&self, path: &str, progress: &dyn ProgressHandler, ok: bool) {
+        if ok {
+            self.report(path, progress);
+        } else {
+            let reported = self.reported.swap(0, Ordering::Relaxed);
+            if reported > 0 {
+                progress.on_event(ProgressEvent::BytesRewound {
+                    path: path.to_owned(),
+                    bytes: reported,
+                });
+            }
+        }
+    }
+
+    /// A local problem wins over the transport error it caused.
+    #[expect(
+        clippy::result_large_err,
+        reason = "AttemptError is the retry loop's error type; boxing its status would hide it from the classifier"
+    )]
+    fn check_local<T>(&self, result: Result<T, AttemptError>) -> Result<T, AttemptError> {
+        if let Some((message, changed)) = self.local_error.lock().expect("not poisoned").take() {
+            return Err(AttemptError::Local { message, changed });
+        }
+        result
+    }
+}
+
+/// Drives `future`, reporting the tracker's progress every 100 ms meanwhile.
+async fn with_progress<T>(
+    future: impl std::future::Future<Output = T>,
+    tracker: &SendTracker,
+    path: &str,
+    progress: &dyn ProgressHandler,
+) -> T {
+    tokio::pin!(future);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            output = &mut future => return output,
+            _ = tick.tick() => tracker.report(path, progress),
+        }
+    }
+}
+
+/// Streams `length` bytes of `path` from `offset`; with `expected_sha256`, the digest of the
+/// streamed bytes must match or the stream fails before its last chunk.
+fn file_range_stream(
+    path: PathBuf,
+    offset: u64,
+    length: u64,
+    expected_sha256: Option<String>,
+    tracker: Arc<SendTracker>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    struct State {
+        path: PathBuf,
+        file: Option<tokio::fs::File>,
+        offset: u64,
+        remaining: u64,
+        length: u64,
+        hasher: Option<Sha256>,
+        expected: Option<String>,
+        tracker: Arc<SendTracker>,
+        done: bool,
+    }
+    let state = State {
+        path,
+        file: None,
+        offset,
+        remaining: length,
+        length,
+        hasher: expected_sha256.as_ref().map(|_| Sha256::new()),
+        expected: expected_sha256,
+        tracker,
+        done: false,
+    };
+    futures::stream::try_unfold(state, |mut state| async move {
+        if state.done || (state.remaining == 0 && state.length > 0) {
+            return Ok(None);
+        }
+        let fail = |state: &State, message: String, changed: bool| {
+            state.tracker.fail(message.clone(), changed);
+            std::io::Error::other(message)
+        };
+        if state.file.is_none() {
+            let mut file = tokio::fs::File::open(&state.path).await.map_err(|error| {
+                fail(
+                    &state,
+                    format!("cannot read `{}`: {error}", state.path.display()),
+                    false,
+                )
+            })?;
+            file.seek(SeekFrom::Start(state.offset))
+                .await
+                .map_err(|error| {
+                    fail(
+                        &state,
+                        format!("cannot read `{}`: {error}", state.path.display()),
+                        false,
+                    )
+                })?;
+            state.file = Some(file);
+        }
+        let want = usize::try_from(state.remaining.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
+        let mut buffer = vec![0_u8; want];
+        let mut filled = 0;
+        while filled < want {
+            let file = state.file.as_mut().expect("opened above");
+            let read = file.read(&mut buffer[filled..]).await.map_err(|error| {
+                fail(
+                    &state,
+                    format!("cannot read `{}`: {error}", state.path.display()),
+                    false,
+                )
+            })?;
+            if read == 0 {
+                let found = state.length - state.remaining + filled as u64;
+                let error = size_changed(state.length, found);
+                return Err(fail(
+                    &state,
+                    format!("`{}`: {error}", state.path.display()),
+                    true,
+                ));
+            }
+            filled += read;
+        }
+        state.remaining -= filled as u64;
+        if let Some(hasher) = state.hasher.as_mut() {
+            hasher.update(&buffer);
+        }
+        if state.remaining == 0 {
+            state.done = true;
+            // The whole object was read: it must not have grown, and must hash the same.
+            let mut probe = [0_u8; 1];
+            let file = state.file.as_mut().expect("opened above");
+            if matches!(file.read(&mut probe).await, Ok(n) if n > 0) && state.expected.is_some() {
+                let error = size_changed(state.length, state.length + 1);
+                return Err(fail(
+                    &state,
+                    format!("`{}`: {error}", state.path.display()),
+                    true,
+                ));
+            }
+            if let (Some(hasher), Some(expected)) = (state.hasher.take(), state.expected.as_ref()) {
+                let digest = hex::encode(hasher.finalize());
+                if &digest != expected {
+                    return Err(fail(
+                        &state,
+                        format!(
+                            "`{}` changed while it was being uploaded (sha256 {digest}, hashed as {expected})",
+                            state.path.display()
+                        ),
+                        true,
+                    ));
+                }
+            }
+        }
+        state
+            .tracker
+            .sent
+            .fetch_add(filled as u64, Ordering::Relaxed);
+        Ok(Some((Bytes::from(buffer), state)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn collect(
+        path: PathBuf,
+        offset: u64,
+        length: u64,
+        expected: Option<String>,
+    ) -> (Result<Vec<u8>, std::io::Error>, Arc<SendTracker>) {
+        let tracker = Arc::new(SendTracker::default());
+        let stream = file_range_stream(path, offset, length, expected, Arc::clone(&tracker));
+        let result = stream
+            .try_fold(Vec::new(), |mut all, chunk| async move {
+                all.extend_from_slice(&chunk);
+                Ok(all)
+            })
+            .await;
+        (result, tracker)
+    }
+
+    #[test]
+    #[expect(clippy::result_large_err, reason = "test helper closure")]
+    fn batch_answers() {
+        let client = HubClient::new(
+            "http://127.0.0.1:9",
+            None,
+            preflight_retry::RetryManager::default(),
+        )
+        .unwrap();
+        let object = LfsObject {
+            path_in_repo: "x.bin".into(),
+            local_path: PathBuf::from("x.bin"),
+            size: 5,
+            sha256: "ab".repeat(32),
+        };
+        let parse = |text: &str| {
+            client.interpret_batch("http://h/b", serde_json::from_str(text).unwrap(), &object)
+        };
+        let oid = "ab".repeat(32);
+        assert!(
+            matches!(parse(&format!(r#"{{"transfer":"xet","objects":[{{"oid":"{oid}","size":5}}]}}"#)), Ok(Transfer::Unsupported(name)) if name == "xet")
+        );
+        assert!(matches!(
+            parse(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5}}]}}"#)),
+            Ok(Transfer::Stored)
+        ));
+        assert!(matches!(
+            parse(&format!(r#"{{"transfer":"basic","objects":[{{"oid":"{oid}","size":5,"actions":{{"upload":{{"href":"https://huggingface.co/u"}}}}}}]}}"#)),
+            Ok(Transfer::Basic { href, verify: None }) if href == "http://127.0.0.1:9/u"
+        ));
+        assert!(matches!(
+            parse(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5,"actions":{{"upload":{{"href":"c","header":{{"chunk_size":"2","1":"p1","2":"p2","3":"p3"}}}}}}}}]}}"#)),
+            Ok(Transfer::Multipart { chunk_size: 2, ref parts, .. }) if parts == &["p1", "p2", "p3"]
+        ));
+        // Wrong part count, per-object error: protocol errors.
+        assert!(parse(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5,"actions":{{"upload":{{"href":"c","header":{{"chunk_size":"2","1":"p1"}}}}}}}}]}}"#)).is_err());
+        assert!(parse(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5,"error":{{"code":422,"message":"bad"}}}}]}}"#)).is_err());
+    }
+
+    #[tokio::test]
+    async fn ranges_and_change_detection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.bin");
+        let content: Vec<u8> = (0..(BUFFER_SIZE * 2 + 100))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        std::fs::write(&path, &content).unwrap();
+        let sha = crate::hash::sha256_hex(&content);
+
+        let (all, _) = collect(path.clone(), 0, content.len() as u64, Some(sha.clone())).await;
+        assert_eq!(all.unwrap(), content);
+        let (part, tracker) = collect(path.clone(), 1000, 5000, None).await;
+        assert_eq!(part.unwrap(), &content[1000..6000]);
+        assert_eq!(tracker.sent.load(Ordering::Relaxed), 5000);
+
+        // Same size, other content: the digest check fails before the last chunk.
+        let mut changed = content.clone();
+        changed[10] ^= 1;
+        std::fs::write(&path, &changed).unwrap();
+        let (result, tracker) =
+            collect(path.clone(), 0, content.len() as u64, Some(sha.clone())).await;
+        assert!(result.is_err());
+        assert!(matches!(
+            tracker.check_local(Ok::<(), AttemptError>(())),
+            Err(AttemptError::Local { changed: true, .. })
+        ));
+        // Shorter file.
+        std::fs::write(&path, &content[..100]).unwrap();
+        let (result, tracker) = collect(path.clone(), 0, content.len() as u64, Some(sha)).await;
+        assert!(result.is_err());
+        assert!(tracker.local_error.lock().unwrap().as_ref().unwrap().1);
+    }
+}

@@ -1,0 +1,723 @@
+//! End-to-end uploads against a real `hub-emulator` on 127.0.0.1:0.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hub_emulator::{
+    Emulator, EmulatorConfig, Fault, FaultRule, RunningEmulator, Times, TokenRole, TokenSpec,
+};
+use preflight_auth::Secret;
+use preflight_hub::{
+    HubClient, ProgressEvent, ProgressHandler, Timeouts, UploadErrorKind, UploadRequest, upload,
+};
+use preflight_retry::{RetryConfig, RetryManager};
+
+const TOKEN: &str = "hf_WriteTokenForPreflightHubTests0001";
+const REGULAR_MAX: u64 = 1000;
+const MULTIPART_THRESHOLD: u64 = 100 * 1024;
+const CHUNK: u64 = 64 * 1024;
+
+/// Logs to the test output when `RUST_LOG` is set.
+fn init_tracing() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+async fn emulator() -> RunningEmulator {
+    init_tracing();
+    Emulator::start(EmulatorConfig {
+        tokens: vec![TokenSpec::new(TOKEN, "alice", TokenRole::Write)],
+        regular_max_size: REGULAR_MAX,
+        lfs_multipart_threshold: MULTIPART_THRESHOLD,
+        multipart_chunk_size: CHUNK,
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator starts")
+}
+
+fn client(emu: &RunningEmulator, state: &Path, attempts: u32) -> HubClient {
+    let retry = RetryManager::new(
+        RetryConfig::default()
+            .without_delays()
+            .with_max_attempts(attempts),
+    );
+    HubClient::new(&emu.url(), Some(Secret::new(TOKEN)), retry)
+        .unwrap()
+        .with_state_dir(state)
+        .with_timeouts(Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(3),
+        })
+        .unwrap()
+}
+
+fn request(source: &Path, repo: &str) -> UploadRequest {
+    UploadRequest::new(source, repo)
+}
+
+fn write(root: &Path, relative: &str, content: &[u8]) {
+    let path = root.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// The sample folder of the round-trip test; returns (path in repo, content).
+fn sample_folder(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "README.md".into(),
+            b"---\nlicense: mit\ntags:\n- test\n---\n# Model\n".to_vec(),
+        ),
+        ("config.json".into(), br#"{"hidden": 64}"#.to_vec()),
+        ("empty.txt".into(), Vec::new()),
+        (
+            "weights/small.bin".into(),
+            pattern(REGULAR_MAX as usize + 1, 1),
+        ),
+        (
+            "weights/big.bin".into(),
+            pattern(3 * CHUNK as usize + 1234, 2),
+        ),
+        ("deep/nested/dir/notes.txt".into(), b"nested\n".to_vec()),
+        (
+            "données/café ü.txt".into(),
+            "non-ASCII ✓\n".as_bytes().to_vec(),
+        ),
+    ];
+    for (path, content) in &files {
+        write(root, path, content);
+    }
+    files
+}
+
+async fn fetch(
+    emu: &RunningEmulator,
+    prefix: &str,
+    repo: &str,
+    revision: &str,
+    path: &str,
+) -> Vec<u8> {
+    let quoted: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            url::form_urlencoded::byte_serialize(segment.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        })
+        .collect();
+    let revision = url::form_urlencoded::byte_serialize(revision.as_bytes()).collect::<String>();
+    let url = format!(
+        "{}/{prefix}{repo}/resolve/{revision}/{}",
+        emu.url(),
+        quoted.join("/")
+    );
+    let response = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "GET {url}");
+    response.bytes().await.unwrap().to_vec()
+}
+
+fn count(emu: &RunningEmulator, method: &str, needle: &str) -> usize {
+    emu.requests()
+        .iter()
+        .filter(|r| r.method == method && r.path.contains(needle))
+        .count()
+}
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<ProgressEvent>>);
+
+impl ProgressHandler for Recorder {
+    fn on_event(&self, event: ProgressEvent) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    fn events(&self) -> Vec<ProgressEvent> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn folder_round_trip_then_noop_reupload() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = sample_folder(dir.path());
+    let client = client(&emu, state.path(), 5);
+    let recorder = Recorder::default();
+
+    let outcome = upload(&client, &request(dir.path(), "alice/round-trip"), &recorder)
+        .await
+        .expect("upload succeeds");
+    assert!(outcome.repo_created);
+    assert_eq!(outcome.files_uploaded, files.len());
+    assert_eq!(outcome.files_skipped, 0);
+    let oid = outcome.commit_oid.clone().expect("a commit");
+    assert!(outcome.commit_url.as_deref().unwrap().contains(&oid));
+    for (path, content) in &files {
+        assert_eq!(
+            &fetch(&emu, "", "alice/round-trip", "main", path).await,
+            content,
+            "{path}"
+        );
+    }
+    // Multipart was used for the big file, basic for the small LFS one.
+    assert_eq!(count(&emu, "PUT", "/_lfs/part/"), 4);
+    assert_eq!(count(&emu, "PUT", "/_lfs/upload/"), 1);
+    assert!(count(&emu, "POST", "/api/validate-yaml") >= 1);
+    // Pre-signed URLs never get the token.
+    assert!(
+        emu.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/_lfs/upload") || r.path.starts_with("/_lfs/part"))
+            .all(|r| !r.auth_present)
+    );
+
+    let events = recorder.events();
+    assert!(matches!(
+        events.first(),
+        Some(ProgressEvent::Planned { files: 7, .. })
+    ));
+    assert!(matches!(
+        events.last(),
+        Some(ProgressEvent::Complete {
+            commit_url: Some(_)
+        })
+    ));
+    let sent: u64 = events
+        .iter()
+        .map(|e| match e {
+            ProgressEvent::BytesSent { bytes, .. } => *bytes,
+            _ => 0,
+        })
+        .sum();
+    let rewound: u64 = events
+        .iter()
+        .map(|e| match e {
+            ProgressEvent::BytesRewound { bytes, .. } => *bytes,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(sent - rewound, outcome.plan.total_bytes);
+    assert_eq!(outcome.bytes_sent, outcome.plan.total_bytes);
+    // The resume state is gone once the commit landed.
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+
+    // Same folder again: nothing is sent, no commit is made.
+    emu.clear_requests();
+    let again = upload(
+        &client,
+        &request(dir.path(), "alice/round-trip"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.commit_oid, None);
+    assert_eq!(again.commit_url, None);
+    assert_eq!(again.files_skipped, files.len());
+    assert_eq!(again.bytes_sent, 0);
+    assert!(!again.repo_created);
+    assert_eq!(count(&emu, "PUT", "/_lfs/"), 0);
+    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    assert_eq!(count(&emu, "POST", "/info/lfs/objects/batch"), 0);
+    emu.shutdown().await;
+}
+
+fn status(code: u16) -> Fault {
+    Fault::Status {
+        code,
+        retry_after: None,
+        body: None,
+    }
+}
+
+fn small_folder(root: &Path, seed: u8) -> Vec<(String, Vec<u8>)> {
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "a.txt".into(),
+            format!("file a, seed {seed}\n").into_bytes(),
+        ),
+        (
+            "sub/b.txt".into(),
+            format!("file b, seed {seed}\n").into_bytes(),
+        ),
+        (
+            "model.bin".into(),
+            pattern(REGULAR_MAX as usize + 500, seed),
+        ),
+        (
+            "large.bin".into(),
+            pattern(MULTIPART_THRESHOLD as usize + 10, seed.wrapping_add(7)),
+        ),
+    ];
+    for (path, content) in &files {
+        write(root, path, content);
+    }
+    files
+}
+
+async fn assert_files(
+    emu: &RunningEmulator,
+    repo: &str,
+    revision: &str,
+    files: &[(String, Vec<u8>)],
+) {
+    for (path, content) in files {
+        assert_eq!(
+            &fetch(emu, "", repo, revision, path).await,
+            content,
+            "{path} at {revision}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn transient_503_twice_then_success_takes_three_attempts() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 1);
+    let faults = emu.faults();
+    faults.add(FaultRule::new(
+        Some("POST"),
+        "/api/models/alice/flaky/preupload/main",
+        status(503),
+        Times::Next(2),
+    ));
+    // One multipart part fails twice: only that part is sent again.
+    faults.add(FaultRule::new(
+        Some("PUT"),
+        "/_lfs/part/*/2",
+        status(503),
+        Times::Next(2),
+    ));
+    let client = client(&emu, state.path(), 5);
+    let outcome = upload(
+        &client,
+        &request(dir.path(), "alice/flaky"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect("recovers");
+    assert_eq!(count(&emu, "POST", "/preupload/"), 3);
+    let parts = (MULTIPART_THRESHOLD + 10).div_ceil(CHUNK) as usize;
+    assert_eq!(count(&emu, "PUT", "/_lfs/part/"), parts + 2);
+    let part_two: Vec<_> = emu
+        .requests()
+        .into_iter()
+        .filter(|r| r.part == Some(2))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(part_two, [503, 503, 200]);
+    assert_eq!(outcome.retries, 4);
+    assert_files(&emu, "alice/flaky", "main", &files).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn persistent_failure_stops_after_max_attempts_with_the_cause() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    small_folder(dir.path(), 2);
+    emu.faults().add(FaultRule::new(
+        Some("POST"),
+        "/api/models/alice/down/preupload/main",
+        status(503),
+        Times::Always,
+    ));
+    let client = client(&emu, state.path(), 4);
+    let error = upload(
+        &client,
+        &request(dir.path(), "alice/down"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect_err("gives up");
+    assert_eq!(error.kind(), UploadErrorKind::TransientGaveUp);
+    assert_eq!(error.code().as_str(), "PF206");
+    assert!(error.resumable());
+    let chain = error_chain(&error);
+    assert!(chain.contains("failed after 4 attempts"), "{chain}");
+    assert!(chain.contains("HTTP 503"), "{chain}");
+    assert_eq!(count(&emu, "POST", "/preupload/"), 4);
+    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    emu.shutdown().await;
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(" <- ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn interrupted_upload_resumes_without_resending_stored_objects() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 3);
+    // The commit route dies after every LFS object went up.
+    emu.faults().add(FaultRule::new(
+        Some("POST"),
+        "/api/models/alice/resume/commit/main",
+        Fault::ResetConnection,
+        Times::Always,
+    ));
+    let client = client(&emu, state.path(), 3);
+    let error = upload(
+        &client,
+        &request(dir.path(), "alice/resume"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect_err("commit cannot land");
+    assert!(error.resumable(), "{error:?}");
+    let first_puts = count(&emu, "PUT", "/_lfs/");
+    assert!(first_puts > 0);
+    // Resume state (cached hashes) is on disk, and its lock is free again.
+    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 1);
+
+    emu.faults().clear();
+    emu.clear_requests();
+    let outcome = upload(
+        &client,
+        &request(dir.path(), "alice/resume"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect("resumes");
+    assert!(outcome.commit_oid.is_some());
+    assert_eq!(
+        count(&emu, "PUT", "/_lfs/"),
+        0,
+        "no stored object is sent twice"
+    );
+    let inline: u64 = files
+        .iter()
+        .filter(|(p, _)| p.ends_with(".txt"))
+        .map(|(_, c)| c.len() as u64)
+        .sum();
+    assert_eq!(outcome.bytes_sent, inline, "only the inline files travel");
+    assert_files(&emu, "alice/resume", "main", &files).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn aborted_upload_resumes_and_a_concurrent_run_fails_fast() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 4);
+    // The last part hangs: the first run is stuck mid-upload, holding the lock.
+    emu.faults().add(FaultRule::new(
+        Some("PUT"),
+        "/_lfs/part/*/2",
+        Fault::Hang,
+        Times::Next(1),
+    ));
+    let client = client(&emu, state.path(), 3);
+    let stuck = {
+        let client = client.clone();
+        let source = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            upload(
+                &client,
+                &request(&source, "alice/abort"),
+                &preflight_hub::NoProgress,
+            )
+            .await
+        })
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while count(&emu, "PUT", "/_lfs/part/") < 2 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the first run reaches the parts");
+    let second = upload(
+        &client,
+        &request(dir.path(), "alice/abort"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect_err("the lock is held");
+    assert_eq!(second.kind(), UploadErrorKind::Locked);
+    assert_eq!(second.code().as_str(), "PF209");
+    // Ctrl-C: the future is dropped mid-upload.
+    stuck.abort();
+    let _ = stuck.await;
+    let basic_puts = count(&emu, "PUT", "/_lfs/upload/");
+    emu.clear_requests();
+    let outcome = upload(
+        &client,
+        &request(dir.path(), "alice/abort"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect("resumes");
+    assert!(outcome.commit_oid.is_some());
+    // The basic object finished in the first run and is not sent again; the cut multipart
+    // object restarts (its part URLs belonged to the old batch).
+    if basic_puts > 0 {
+        assert_eq!(count(&emu, "PUT", "/_lfs/upload/"), 0);
+    }
+    assert_files(&emu, "alice/abort", "main", &files).await;
+    emu.shutdown().await;
+}
+
+struct ChangeOnStart {
+    path: std::path::PathBuf,
+    target: String,
+}
+
+impl ProgressHandler for ChangeOnStart {
+    fn on_event(&self, event: ProgressEvent) {
+        if let ProgressEvent::FileStarted { path, bytes } = event
+            && path == self.target
+        {
+            // Same size, different bytes: only the sha256 of the send pass can tell.
+            std::fs::write(&self.path, pattern(bytes as usize, 99)).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_file_changed_between_hash_and_send_is_not_committed() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    small_folder(dir.path(), 5);
+    let client = client(&emu, state.path(), 5);
+    let handler = ChangeOnStart {
+        path: dir.path().join("model.bin"),
+        target: "model.bin".into(),
+    };
+    let error = upload(&client, &request(dir.path(), "alice/changing"), &handler)
+        .await
+        .expect_err("the change is detected");
+    assert_eq!(error.kind(), UploadErrorKind::FileChanged, "{error:?}");
+    assert_eq!(error.code().as_str(), "PF207");
+    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    // The failed PUT is not retried (a local change is permanent), and never completes.
+    assert!(count(&emu, "PUT", "/_lfs/upload/") <= 1);
+
+    // A regular file changed after hashing is caught before the commit as well.
+    let handler = ChangeOnStart {
+        path: dir.path().join("a.txt"),
+        target: "a.txt".into(),
+    };
+    let error = upload(&client, &request(dir.path(), "alice/changing"), &handler)
+        .await
+        .expect_err("the change is detected");
+    assert_eq!(error.kind(), UploadErrorKind::FileChanged, "{error:?}");
+    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn create_pr_opens_a_pull_request() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let first = small_folder(dir.path(), 6);
+    let client = client(&emu, state.path(), 5);
+    upload(
+        &client,
+        &request(dir.path(), "alice/pr"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .unwrap();
+
+    let changed = vec![("a.txt".to_owned(), b"changed in a PR\n".to_vec())];
+    write(dir.path(), "a.txt", &changed[0].1);
+    let mut pr_request = request(dir.path(), "alice/pr");
+    pr_request.create_pr = true;
+    pr_request.message = Some("Propose a change".into());
+    let outcome = upload(&client, &pr_request, &preflight_hub::NoProgress)
+        .await
+        .unwrap();
+    let pr_url = outcome.pull_request_url.expect("a pull request");
+    let number = pr_url.rsplit('/').next().unwrap().to_owned();
+    assert_eq!(outcome.files_uploaded, 1);
+    assert_files(&emu, "alice/pr", &format!("refs/pr/{number}"), &changed).await;
+    // main is untouched.
+    assert_files(&emu, "alice/pr", "main", &first).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn dry_run_and_plan_errors_touch_no_network() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    small_folder(dir.path(), 7);
+    let client = client(&emu, state.path(), 5);
+    let mut dry = request(dir.path(), "alice/dry");
+    dry.dry_run = true;
+    dry.path_in_repo = Some("v1".into());
+    dry.exclude = vec!["*.bin".into()];
+    let outcome = upload(&client, &dry, &preflight_hub::NoProgress)
+        .await
+        .unwrap();
+    let paths: Vec<_> = outcome
+        .plan
+        .files
+        .iter()
+        .map(|f| f.path_in_repo.as_str())
+        .collect();
+    assert_eq!(paths, ["v1/a.txt", "v1/sub/b.txt"]);
+    assert_eq!(outcome.commit_url, None);
+
+    let missing = upload(
+        &client,
+        &request(&dir.path().join("nope"), "alice/dry"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(missing.code().as_str(), "PF201");
+    assert!(!missing.hint().is_empty());
+    assert!(emu.requests().is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn random_fault_mix_thirty_uploads() {
+    let emu = emulator().await;
+    let state = tempfile::tempdir().unwrap();
+    let client = client(&emu, state.path(), 8);
+    let mix = vec![
+        status(500),
+        status(502),
+        status(503),
+        Fault::ResetConnection,
+        Fault::TruncateBody { after_bytes: 3 },
+        Fault::RateLimit {
+            retry_after_secs: 1,
+        },
+    ];
+    let mut committed = 0;
+    let mut failures = Vec::new();
+    for round in 0..30_u8 {
+        let dir = tempfile::tempdir().unwrap();
+        let files = small_folder(dir.path(), round);
+        let repo = format!("alice/mix-{}", round % 3);
+        emu.faults()
+            .set_random_mix(u64::from(round) + 1000, 0.2, mix.clone());
+        let result = upload(
+            &client,
+            &request(dir.path(), &repo),
+            &preflight_hub::NoProgress,
+        )
+        .await;
+        emu.faults().clear();
+        match result {
+            Ok(outcome) => {
+                assert!(
+                    outcome.commit_oid.is_some(),
+                    "round {round}: something changed"
+                );
+                committed += 1;
+                assert_files(&emu, &repo, "main", &files).await;
+            }
+            Err(error) => {
+                // A clean, explained failure: a code, a hint and a cause.
+                assert!(!error.hint().is_empty());
+                failures.push(format!(
+                    "round {round}: [{}] {}",
+                    error.code(),
+                    error_chain(&error)
+                ));
+            }
+        }
+    }
+    eprintln!("{committed}/30 committed; failures: {failures:#?}");
+    assert!(
+        committed >= 29,
+        "{committed} committed; failures: {failures:#?}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_found_not_repeated() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 8);
+    // The server applies the commit, then the answer is cut after 3 bytes.
+    emu.faults().add(FaultRule::new(
+        Some("POST"),
+        "/api/models/alice/lost-answer/commit/main",
+        Fault::TruncateBody { after_bytes: 3 },
+        Times::Next(1),
+    ));
+    let client = client(&emu, state.path(), 5);
+    let outcome = upload(
+        &client,
+        &request(dir.path(), "alice/lost-answer"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect("the landed commit is recognised");
+    assert_eq!(
+        count(&emu, "POST", "/commit/"),
+        1,
+        "the commit is not sent twice"
+    );
+    assert!(
+        count(&emu, "GET", "/tree/") >= 1,
+        "the new head's tree was checked"
+    );
+    assert!(outcome.commit_oid.is_some());
+    assert_files(&emu, "alice/lost-answer", "main", &files).await;
+
+    // A 503 (nothing applied) is re-sent after the head is found unchanged.
+    write(dir.path(), "a.txt", b"second version\n");
+    emu.clear_requests();
+    emu.faults().add(FaultRule::new(
+        Some("POST"),
+        "/api/models/alice/lost-answer/commit/main",
+        status(503),
+        Times::Next(1),
+    ));
+    upload(
+        &client,
+        &request(dir.path(), "alice/lost-answer"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect("re-sent");
+    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    assert_eq!(
+        fetch(&emu, "", "alice/lost-answer", "main", "a.txt").await,
+        b"second version\n"
+    );
+    emu.shutdown().await;
+}
