@@ -5,12 +5,30 @@
 //! what happened. Credentials live in [`Secret`] and never leave it except to be sent.
 
 pub use env::{Env, MapEnv, OsEnv, is_truthy, vars};
+pub use hf::{HfTokenDiscovery, Need, RepoTarget, RepoTargetError, RepoType, discover_hf_token};
+pub use modal::{ModalDiscovery, ModalOptions, discover as discover_modal, validate_modal};
 pub use result::{
     Identity, PermissionCheck, PermissionVerdict, Provider, ScopedGrant, TokenStatus,
     TokenValidationResult,
 };
 pub use secret::{Secret, mask_token};
+pub use validator::{AuthValidator, HfOptions};
 
 mod env;
+pub mod hf;
+pub mod modal;
 mod result;
 mod secret;
+mod validator;
+
+/// Every Modal credential value discovery can see (token id and secret, OAuth secrets), so
+/// the CLI can register them for redaction and mask them under GitHub Actions before
+/// printing anything. Empty values are left out.
+pub fn discover_modal_secrets(env: &dyn Env) -> Vec<Secret> {
+    modal::discover(env)
+        .values
+        .into_values()
+        .map(|resolved| resolved.value)
+        .filter(|value| !value.expose().trim().is_empty())
+        .collect()
+}

@@ -26,6 +26,8 @@ pub enum ExitStatus {
     Config = 16,
     /// An upload started and did not complete.
     UploadFailed = 20,
+    /// The launcher itself failed to start or supervise the command (PF303).
+    LaunchFailed = 125,
     /// The launcher could not start the command: it exists but is not executable.
     NotExecutable = 126,
     /// The launcher could not start the command: not found.
@@ -72,16 +74,18 @@ pub enum Code {
     /// No Modal credentials were found.
     #[serde(rename = "PF101")]
     Pf101,
-    /// Only half of a Modal token (id or secret) was found.
+    /// Modal credentials are incomplete or contradictory: half a token (id or secret), an
+    /// incomplete OAuth set, or token and OAuth credentials both configured.
     #[serde(rename = "PF102")]
     Pf102,
-    /// The Modal config file is unreadable or malformed TOML.
+    /// The Modal config file is unreadable, malformed TOML, or not made of profile tables.
     #[serde(rename = "PF103")]
     Pf103,
-    /// The Modal profile cannot be chosen (missing, none active among several, or two active).
+    /// The Modal profile cannot be chosen: `MODAL_PROFILE` names a missing profile, none is
+    /// active among several, or more than one is active.
     #[serde(rename = "PF104")]
     Pf104,
-    /// Modal rejected the token.
+    /// Modal rejected the token (the server answered UNAUTHENTICATED).
     #[serde(rename = "PF105")]
     Pf105,
     /// The Modal token has expired.
@@ -90,9 +94,55 @@ pub enum Code {
     /// The `modal` CLI is not installed or not on PATH.
     #[serde(rename = "PF107")]
     Pf107,
-    /// Modal could not be reached, or `modal token info` did not answer before the deadline.
+    /// Modal could not be reached, or `modal token info` did not answer before the deadline
+    /// or failed in a way that says nothing about the token.
     #[serde(rename = "PF108")]
     Pf108,
+    /// The upload source cannot be planned: missing path, symlink leaving the folder, invalid path in repo or bad glob.
+    #[serde(rename = "PF201")]
+    Pf201,
+    /// The Hub rejected the token on an upload route (401).
+    #[serde(rename = "PF202")]
+    Pf202,
+    /// The token may not write to the target repository (403 on an upload route).
+    #[serde(rename = "PF203")]
+    Pf203,
+    /// The target repository does not exist and could not be created.
+    #[serde(rename = "PF204")]
+    Pf204,
+    /// The server offers only an upload transfer preflight does not implement (Xet).
+    #[serde(rename = "PF205")]
+    Pf205,
+    /// The upload gave up after network or server errors persisted through every retry; rerun to resume.
+    #[serde(rename = "PF206")]
+    Pf206,
+    /// A file changed while it was being uploaded; nothing was committed.
+    #[serde(rename = "PF207")]
+    Pf207,
+    /// The branch moved during the upload and the upload's commit is not on it.
+    #[serde(rename = "PF208")]
+    Pf208,
+    /// Another run of the same upload holds the resume lock.
+    #[serde(rename = "PF209")]
+    Pf209,
+    /// Local files or the upload's resume state could not be read or written.
+    #[serde(rename = "PF210")]
+    Pf210,
+    /// The Hub refused an upload request or answered outside the protocol.
+    #[serde(rename = "PF211")]
+    Pf211,
+    /// The Hub rejected the YAML metadata of README.md.
+    #[serde(rename = "PF212")]
+    Pf212,
+    /// The command given to `preflight run` was not found.
+    #[serde(rename = "PF301")]
+    Pf301,
+    /// The command given to `preflight run` exists but cannot be executed.
+    #[serde(rename = "PF302")]
+    Pf302,
+    /// The launcher could not start or supervise the command (signals, process limits).
+    #[serde(rename = "PF303")]
+    Pf303,
 }
 
 impl Code {
@@ -115,6 +165,21 @@ impl Code {
         Code::Pf106,
         Code::Pf107,
         Code::Pf108,
+        Code::Pf201,
+        Code::Pf202,
+        Code::Pf203,
+        Code::Pf204,
+        Code::Pf205,
+        Code::Pf206,
+        Code::Pf207,
+        Code::Pf208,
+        Code::Pf209,
+        Code::Pf210,
+        Code::Pf211,
+        Code::Pf212,
+        Code::Pf301,
+        Code::Pf302,
+        Code::Pf303,
     ];
 
     /// The code as printed: `PF003`.
@@ -137,6 +202,21 @@ impl Code {
             Code::Pf106 => "PF106",
             Code::Pf107 => "PF107",
             Code::Pf108 => "PF108",
+            Code::Pf201 => "PF201",
+            Code::Pf202 => "PF202",
+            Code::Pf203 => "PF203",
+            Code::Pf204 => "PF204",
+            Code::Pf205 => "PF205",
+            Code::Pf206 => "PF206",
+            Code::Pf207 => "PF207",
+            Code::Pf208 => "PF208",
+            Code::Pf209 => "PF209",
+            Code::Pf210 => "PF210",
+            Code::Pf211 => "PF211",
+            Code::Pf212 => "PF212",
+            Code::Pf301 => "PF301",
+            Code::Pf302 => "PF302",
+            Code::Pf303 => "PF303",
         }
     }
 
@@ -159,6 +239,20 @@ impl Code {
             Code::Pf008 | Code::Pf103 | Code::Pf104 => ExitStatus::Config,
             Code::Pf009 => ExitStatus::Usage,
             Code::Pf107 => ExitStatus::ToolNotFound,
+            Code::Pf201 | Code::Pf212 => ExitStatus::Usage,
+            Code::Pf301 => ExitStatus::CommandNotFound,
+            Code::Pf302 => ExitStatus::NotExecutable,
+            Code::Pf303 => ExitStatus::LaunchFailed,
+            Code::Pf202 => ExitStatus::Invalid,
+            Code::Pf203 => ExitStatus::Forbidden,
+            Code::Pf204
+            | Code::Pf205
+            | Code::Pf206
+            | Code::Pf207
+            | Code::Pf208
+            | Code::Pf209
+            | Code::Pf210
+            | Code::Pf211 => ExitStatus::UploadFailed,
         }
     }
 

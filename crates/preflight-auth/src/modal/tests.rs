@@ -1,0 +1,366 @@
+//! Unit tests for the offline rules (one per rule of the module table).
+
+use std::path::Path;
+
+use super::*;
+use crate::MapEnv;
+
+const ID: &str = "ak-goodtoken0000000000";
+const SECRET: &str = "as-goodsecret000000000";
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new(config: Option<&str>) -> Home {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Some(config) = config {
+            std::fs::write(dir.path().join(".modal.toml"), config).expect("write config");
+        }
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn config(&self) -> String {
+        self.path().join(".modal.toml").display().to_string()
+    }
+
+    fn env(&self) -> MapEnv {
+        MapEnv::new().with_home(self.path())
+    }
+}
+
+fn good_profile(name: &str, active: bool) -> String {
+    let active = if active { "active = true\n" } else { "" };
+    format!("[{name}]\ntoken_id = \"{ID}\"\ntoken_secret = \"{SECRET}\"\n{active}\n")
+}
+
+fn code_of(discovery: &ModalDiscovery) -> Option<Code> {
+    discovery.refusal.as_ref().map(|refusal| refusal.code)
+}
+
+#[test]
+fn each_key_resolves_on_its_own() {
+    let home = Home::new(Some(&good_profile("default", false)));
+    let env = home
+        .env()
+        .with("MODAL_TOKEN_ID", "ak-envtoken00000000000000");
+    let found = discover(&env);
+    assert!(found.refusal.is_none(), "{:?}", found.refusal);
+    assert_eq!(found.kind, Some(CredentialKind::Token));
+    assert_eq!(
+        found.source_label().as_deref(),
+        Some(format!("env:MODAL_TOKEN_ID+file:{}[default]", home.config()).as_str())
+    );
+    assert_eq!(found.masked_id().as_deref(), Some("ak-…0000"));
+    let details = found.details();
+    assert_eq!(details["token_id_source"], "env:MODAL_TOKEN_ID");
+    assert_eq!(
+        details["token_secret_source"],
+        format!("file:{}[default]", home.config())
+    );
+    assert!(
+        found
+            .warnings
+            .iter()
+            .any(|w| w.contains("MODAL_TOKEN_ID overrides")),
+        "{:?}",
+        found.warnings
+    );
+}
+
+#[test]
+fn empty_env_value_hides_the_file_value() {
+    let home = Home::new(Some(&good_profile("default", false)));
+    let found = discover(&home.env().with("MODAL_TOKEN_ID", ""));
+    let refusal = found.refusal.as_ref().expect("refused");
+    assert_eq!(refusal.code, Code::Pf102);
+    assert_eq!(refusal.status, TokenStatus::Missing);
+    assert!(
+        refusal.message.contains("MODAL_TOKEN_ID is set but empty"),
+        "{}",
+        refusal.message
+    );
+    assert!(refusal.remediation.contains("unset MODAL_TOKEN_ID"));
+    assert!(found.configured);
+
+    let both = discover(
+        &home
+            .env()
+            .with("MODAL_TOKEN_ID", "")
+            .with("MODAL_TOKEN_SECRET", ""),
+    );
+    assert_eq!(code_of(&both), Some(Code::Pf101));
+    assert!(both.refusal.unwrap().message.contains("hides"));
+}
+
+#[test]
+fn env_only_tokens_work_without_a_file() {
+    let home = Home::new(None);
+    let found = discover(
+        &home
+            .env()
+            .with("MODAL_TOKEN_ID", ID)
+            .with("MODAL_TOKEN_SECRET", SECRET),
+    );
+    assert!(found.refusal.is_none());
+    assert_eq!(
+        found.source_label().as_deref(),
+        Some("env:MODAL_TOKEN_ID+env:MODAL_TOKEN_SECRET")
+    );
+    assert!(found.warnings.is_empty(), "{:?}", found.warnings);
+}
+
+#[test]
+fn modal_profile_selects_the_table() {
+    let config = format!(
+        "{}{}",
+        good_profile("work", true),
+        "[play]\ntoken_id = \"ak-playtoken000000000000\"\ntoken_secret = \"as-playsecret00000000000\"\n"
+    );
+    let home = Home::new(Some(&config));
+    let found = discover(&home.env().with("MODAL_PROFILE", "play"));
+    assert!(found.refusal.is_none());
+    assert_eq!(found.profile, "play");
+    assert_eq!(found.profile_source, ProfileSource::Env);
+    assert_eq!(found.masked_id().as_deref(), Some("ak-…0000"));
+    assert!(found.source_label().unwrap().ends_with("[play]"));
+
+    // An empty MODAL_PROFILE counts as unset.
+    let unset = discover(&home.env().with("MODAL_PROFILE", ""));
+    assert_eq!(unset.profile, "work");
+    assert_eq!(unset.profile_source, ProfileSource::Active);
+}
+
+#[test]
+fn active_true_selects_the_table() {
+    let config = format!("{}{}", good_profile("a", false), good_profile("b", true));
+    let home = Home::new(Some(&config));
+    let found = discover(&home.env());
+    assert!(found.refusal.is_none(), "{:?}", found.refusal);
+    assert_eq!(found.profile, "b");
+    assert_eq!(found.details()["profile_source"], "active");
+}
+
+#[test]
+fn two_active_profiles_are_refused_even_with_env_tokens() {
+    let config = format!("{}{}", good_profile("a", true), good_profile("b", true));
+    let home = Home::new(Some(&config));
+    let found = discover(
+        &home
+            .env()
+            .with("MODAL_TOKEN_ID", ID)
+            .with("MODAL_TOKEN_SECRET", SECRET),
+    );
+    let refusal = found.refusal.expect("refused");
+    assert_eq!(refusal.code, Code::Pf104);
+    assert!(
+        refusal
+            .message
+            .contains("More than one Modal profile is active")
+    );
+    assert!(refusal.remediation.contains("modal profile activate"));
+    assert!(found.configured);
+}
+
+#[test]
+fn none_active_among_several_is_refused_unless_modal_profile_names_one() {
+    let config = format!("{}{}", good_profile("a", false), good_profile("b", false));
+    let home = Home::new(Some(&config));
+    let env_tokens = home
+        .env()
+        .with("MODAL_TOKEN_ID", ID)
+        .with("MODAL_TOKEN_SECRET", SECRET);
+    let refusal = discover(&env_tokens).refusal.expect("refused");
+    assert_eq!(refusal.code, Code::Pf104);
+    assert!(refusal.message.contains("No Modal profile is active"));
+    assert!(refusal.remediation.contains("modal profile activate NAME"));
+    assert!(
+        discover(&home.env().with("MODAL_PROFILE", "a"))
+            .refusal
+            .is_none()
+    );
+    // MODAL_PROFILE=default is still "default": Python refuses too.
+    assert_eq!(
+        code_of(&discover(
+            &env_tokens.clone().with("MODAL_PROFILE", "default")
+        )),
+        Some(Code::Pf104)
+    );
+}
+
+#[test]
+fn default_profile_is_used_when_nothing_is_active() {
+    let home = Home::new(Some(&good_profile("default", false)));
+    let found = discover(&home.env());
+    assert!(found.refusal.is_none());
+    assert_eq!(found.profile, "default");
+    assert_eq!(found.profile_source, ProfileSource::Default);
+
+    // A single non-active profile not named `default`: Token missing.
+    let other = Home::new(Some(&good_profile("solo", false)));
+    let found = discover(&other.env());
+    assert_eq!(code_of(&found), Some(Code::Pf101));
+}
+
+#[test]
+fn missing_named_profile_is_refused() {
+    let home = Home::new(Some(&good_profile("work", true)));
+    let found = discover(&home.env().with("MODAL_PROFILE", "nonexistent"));
+    let refusal = found.refusal.expect("refused");
+    assert_eq!(refusal.code, Code::Pf104);
+    assert!(refusal.message.contains("'nonexistent'"));
+    assert!(
+        refusal
+            .remediation
+            .contains("modal token new --profile nonexistent")
+    );
+    // With env tokens a missing named profile is fine (the CLI uses the env).
+    let with_env = home
+        .env()
+        .with("MODAL_PROFILE", "nonexistent")
+        .with("MODAL_TOKEN_ID", ID)
+        .with("MODAL_TOKEN_SECRET", SECRET);
+    assert!(discover(&with_env).refusal.is_none());
+}
+
+#[test]
+fn malformed_toml_and_non_table_values_are_refused() {
+    for text in ["[default\ntoken_id = 1", "token_id = \"ak-x\"\n"] {
+        let home = Home::new(Some(text));
+        let found = discover(&home.env());
+        let refusal = found.refusal.expect("refused");
+        assert_eq!(refusal.code, Code::Pf103, "{text}");
+        assert!(refusal.message.contains(&home.config()));
+        assert!(found.configured);
+    }
+}
+
+#[test]
+fn unreadable_config_is_refused() {
+    let home = Home::new(None);
+    // A directory where the file should be: exists, cannot be read (works as root too).
+    std::fs::create_dir(home.path().join(".modal.toml")).expect("mkdir");
+    let refusal = discover(&home.env()).refusal.expect("refused");
+    assert_eq!(refusal.code, Code::Pf103);
+    assert!(
+        refusal.message.contains("cannot read"),
+        "{}",
+        refusal.message
+    );
+}
+
+#[test]
+fn config_path_variable_is_honoured() {
+    let home = Home::new(None);
+    let other = home.path().join("elsewhere.toml");
+    std::fs::write(&other, good_profile("default", false)).expect("write");
+    let found = discover(
+        &home
+            .env()
+            .with("MODAL_CONFIG_PATH", other.as_os_str().to_owned()),
+    );
+    assert!(found.refusal.is_none());
+    assert_eq!(found.config_path.as_deref(), Some(other.as_path()));
+}
+
+#[test]
+fn oauth_credentials_are_recognised() {
+    let home = Home::new(None);
+    let env = home
+        .env()
+        .with("MODAL_OAUTH_REFRESH_TOKEN", "refresh-0000000000000")
+        .with("MODAL_OAUTH_CLIENT_ID", "oc-client00000000000000")
+        .with("MODAL_OAUTH_CLIENT_SECRET", "ov-secret00000000000000");
+    let found = discover(&env);
+    assert!(found.refusal.is_none(), "{:?}", found.refusal);
+    assert_eq!(found.kind, Some(CredentialKind::OAuth));
+    assert_eq!(found.masked_id().as_deref(), Some("…0000"));
+    assert!(found.configured);
+
+    let incomplete = discover(
+        &home
+            .env()
+            .with("MODAL_OAUTH_CLIENT_ID", "oc-client00000000000000"),
+    );
+    let refusal = incomplete.refusal.expect("refused");
+    assert_eq!(
+        (refusal.code, refusal.status),
+        (Code::Pf102, TokenStatus::Missing)
+    );
+
+    let both = discover(&env.clone().with("MODAL_TOKEN_ID", ID));
+    let refusal = both.refusal.expect("refused");
+    assert_eq!(
+        (refusal.code, refusal.status),
+        (Code::Pf102, TokenStatus::Invalid)
+    );
+    assert!(refusal.message.contains("cannot both be configured"));
+}
+
+#[test]
+fn unusual_prefixes_are_warnings_not_failures() {
+    let home = Home::new(None);
+    let found = discover(
+        &home
+            .env()
+            .with("MODAL_TOKEN_ID", "tok-0000000000000000000")
+            .with("MODAL_TOKEN_SECRET", "ws-000000000000000000000"),
+    );
+    assert!(found.refusal.is_none());
+    assert_eq!(found.warnings.len(), 2, "{:?}", found.warnings);
+    assert!(found.warnings[0].contains("does not start with `ak-`"));
+    assert!(found.warnings[1].contains("proxy"));
+    for warning in &found.warnings {
+        assert!(!warning.contains("tok-0000000000000000000"));
+    }
+}
+
+#[test]
+fn nothing_anywhere_is_missing_and_unconfigured() {
+    let home = Home::new(None);
+    let found = discover(&home.env());
+    let refusal = found.refusal.as_ref().expect("refused");
+    assert_eq!(
+        (refusal.code, refusal.status),
+        (Code::Pf101, TokenStatus::Missing)
+    );
+    assert!(refusal.remediation.contains("modal token new"));
+    assert!(refusal.remediation.contains("MODAL_TOKEN_ID"));
+    assert!(!found.configured);
+}
+
+#[test]
+fn debug_of_discovery_shows_no_secret() {
+    let home = Home::new(Some(&good_profile("default", false)));
+    let found = discover(&home.env());
+    let debug = format!("{found:?}");
+    assert!(!debug.contains(ID) && !debug.contains(SECRET), "{debug}");
+}
+
+#[tokio::test]
+async fn missing_never_starts_the_cli() {
+    let home = Home::new(None);
+    let marker = home.path().join("started");
+    let script = home.path().join("modal");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let options = ModalOptions {
+        cli_path: Some(script),
+        timeout: Duration::from_secs(5),
+    };
+    let result = validate(&home.env(), &options).await;
+    assert_eq!(result.status, TokenStatus::Missing);
+    assert_eq!(result.code, Some(Code::Pf101));
+    assert!(!result.configured);
+    assert!(!marker.exists(), "the CLI was started");
+}

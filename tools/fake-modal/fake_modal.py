@@ -1,0 +1,419 @@
+#!/usr/bin/env python3
+"""A fake Modal control plane for tests, driven by the real `modal` CLI.
+
+It serves `modal.client.ModalClient` over plaintext HTTP/2 (h2c), which the CLI speaks when
+`MODAL_SERVER_URL=http://127.0.0.1:PORT`. It is built on the stubs shipped inside the pinned
+`modal` wheel (`modal_proto.api_grpc`, `modal_proto.api_pb2`) and on `grpclib`, which `modal`
+already depends on: no `.proto`, no code generation, and the message layout can never drift
+from the client under test. See README.md.
+
+Usage:
+    python fake_modal.py --port 0 --token ak-x:as-y:workspace:user[:expires_unix] ...
+        [--mode normal|hang|unauthenticated-all] [--control-file PATH] [--record PATH]
+
+Prints `fake-modal listening on http://127.0.0.1:PORT` (flushed) once it accepts connections.
+
+Answers the credential RPCs (`modal token info/set`, `modal profile list`, libmodal's
+`AuthTokenGet`) and everything `modal run` needs for an app with only a local entrypoint
+(AppCreate, EnvironmentGetOrCreate, AppPublish, AppHeartbeat, AppGetLogs, AppClientDisconnect,
+AppStop), e.g. `examples/modal/hello_local.py`.
+
+To answer another RPC, write `@rpc("MethodName")` on an `async def handler(ctx, stream)`;
+every method the wheel knows that has no handler answers UNIMPLEMENTED (and is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Dict, Optional
+
+import grpclib.const
+import grpclib.server
+from grpclib.exceptions import GRPCError
+from google.protobuf import empty_pb2
+
+from modal_proto import api_grpc, api_pb2
+
+SERVICE = "modal.client.ModalClient"
+MODES = ("normal", "hang", "unauthenticated-all", "close")
+# Methods the real servicer lets through without a token (the anonymous browser flow).
+ANONYMOUS = {"TokenFlowCreate", "TokenFlowWait"}
+
+
+@dataclass
+class Token:
+    token_id: str
+    secret: str
+    workspace: str
+    user: str
+    expires_at: Optional[int] = None
+
+    @classmethod
+    def parse(cls, text: str) -> "Token":
+        parts = text.split(":")
+        if len(parts) not in (4, 5) or not all(parts[:4]):
+            raise argparse.ArgumentTypeError(
+                f"--token wants ID:SECRET:WORKSPACE:USER[:EXPIRES_UNIX], got {len(parts)} fields"
+            )
+        expires = int(parts[4]) if len(parts) == 5 and parts[4] else None
+        return cls(parts[0], parts[1], parts[2], parts[3], expires)
+
+
+@dataclass
+class State:
+    """Everything a handler may look at. `mode` and `expired` can change at run time through
+    the control file."""
+
+    tokens: Dict[str, Token]
+    mode: str = "normal"
+    # What to do with a token whose expiry is in the past: "report" answers TokenInfoGet with
+    # that expiry (the CLI prints `Expires at:`); "reject" answers UNAUTHENTICATED
+    # "Token has expired." as a real server would for other RPCs.
+    expired: str = "report"
+    record_path: Optional[str] = None
+    control_path: Optional[str] = None
+    control_mtime: float = -1.0
+    on_close: Optional[Callable[[], None]] = None
+    extra: dict = field(default_factory=dict)
+
+    def record(self, method: str) -> None:
+        if self.record_path:
+            with open(self.record_path, "a", encoding="utf-8") as f:
+                f.write(method + "\n")
+                f.flush()
+
+    def reload_control(self) -> None:
+        """Re-read the control file (JSON: {"mode": ..., "expired": ...}) if it changed."""
+        if not self.control_path:
+            return
+        try:
+            mtime = os.stat(self.control_path).st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == self.control_mtime:
+            return
+        self.control_mtime = mtime
+        try:
+            with open(self.control_path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            print(f"fake-modal: ignoring control file: {exc}", file=sys.stderr, flush=True)
+            return
+        mode = data.get("mode", self.mode)
+        if mode in MODES:
+            self.mode = mode
+        self.expired = data.get("expired", self.expired)
+        if self.mode == "close" and self.on_close:
+            self.on_close()
+
+
+@dataclass
+class Context:
+    """What a handler gets besides the stream: the server state and the caller's token."""
+
+    state: State
+    method: str
+    token: Optional[Token]
+
+
+Handler = Callable[[Context, "grpclib.server.Stream"], Awaitable[None]]
+HANDLERS: Dict[str, Handler] = {}
+
+
+def rpc(name: str) -> Callable[[Handler], Handler]:
+    """Registers a handler for `/modal.client.ModalClient/<name>`."""
+
+    def register(func: Handler) -> Handler:
+        HANDLERS[name] = func
+        return func
+
+    return register
+
+
+def unauthenticated(message: str) -> GRPCError:
+    return GRPCError(grpclib.const.Status.UNAUTHENTICATED, message)
+
+
+def authenticate(state: State, method: str, metadata) -> Optional[Token]:
+    """Mirrors Modal's own test servicer (py/test/conftest.py): client headers required; a
+    token id and secret required for every method but the anonymous flow."""
+    for header in ("x-modal-client-version", "x-modal-client-type", "x-modal-python-version"):
+        if header not in metadata:
+            raise GRPCError(grpclib.const.Status.FAILED_PRECONDITION, f"Missing {header} header")
+    if method in ANONYMOUS:
+        return None
+    path = f"/{SERVICE}/{method}"
+    if state.mode == "unauthenticated-all":
+        raise unauthenticated("failed authentication")
+    token_id = metadata.get("x-modal-token-id")
+    secret = metadata.get("x-modal-token-secret")
+    if not token_id or not secret:
+        raise unauthenticated(f"No credentials for method {path}")
+    token = state.tokens.get(token_id)
+    # Like the real servicer, the message names the token id: clients must scrub it.
+    if token is None:
+        raise unauthenticated(f"Invalid token_id={token_id} for method {path} (fake server)")
+    if token.secret != secret:
+        raise unauthenticated(f"Invalid token secret for method {path} (fake server)")
+    if token.expires_at is not None and token.expires_at <= time.time() and state.expired == "reject":
+        raise unauthenticated("Token has expired. (fake server)")
+    return token
+
+
+def _wrap(state: State, method: str) -> Callable[["grpclib.server.Stream"], Awaitable[None]]:
+    async def handle(stream: "grpclib.server.Stream") -> None:
+        state.reload_control()
+        state.record(method)
+        if state.mode == "hang":
+            # Accept the call and never answer; the CLI has no per-attempt deadline here.
+            await asyncio.Event().wait()
+        token = authenticate(state, method, stream.metadata)
+        handler = HANDLERS.get(method)
+        if handler is None:
+            raise GRPCError(grpclib.const.Status.UNIMPLEMENTED, f"{method} is not implemented by fake-modal")
+        await handler(Context(state, method, token), stream)
+
+    return handle
+
+
+def make_servicer(state: State) -> api_grpc.ModalClientBase:
+    """A `ModalClientBase` whose every abstract method is the recording/auth wrapper, so the
+    wheel's own `__mapping__` (request/response types, cardinality) is used unchanged."""
+    methods = {name: _make_method(state, name) for name in api_grpc.ModalClientBase.__abstractmethods__}
+    cls = type("FakeModalServicer", (api_grpc.ModalClientBase,), methods)
+    return cls()
+
+
+def _make_method(state: State, name: str):
+    inner = _wrap(state, name)
+
+    async def method(self, stream):  # noqa: ARG001 - bound method signature
+        await inner(stream)
+
+    method.__name__ = name
+    return method
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers: credentials (`modal token info/set`, `modal profile list`, libmodal).
+# ---------------------------------------------------------------------------------------------
+
+
+@rpc("ClientHello")
+async def client_hello(ctx: Context, stream) -> None:
+    await stream.recv_message()
+    await stream.send_message(api_pb2.ClientHelloResponse())
+
+
+@rpc("TokenInfoGet")
+async def token_info_get(ctx: Context, stream) -> None:
+    await stream.recv_message()
+    token = ctx.token
+    response = api_pb2.TokenInfoGetResponse(
+        token_id=token.token_id,
+        workspace_id=f"ac-{token.workspace}",
+        workspace_name=token.workspace,
+        user_identity=api_pb2.UserIdentity(user_id=f"us-{token.user}", username=token.user),
+    )
+    response.created_at.seconds = 1_700_000_000
+    if token.expires_at is not None:
+        response.expires_at.seconds = token.expires_at
+    await stream.send_message(response)
+
+
+@rpc("WorkspaceNameLookup")
+async def workspace_name_lookup(ctx: Context, stream) -> None:
+    await stream.recv_message()
+    await stream.send_message(
+        api_pb2.WorkspaceNameLookupResponse(workspace_name=ctx.token.workspace, username=ctx.token.user)
+    )
+
+
+@rpc("AuthTokenGet")
+async def auth_token_get(ctx: Context, stream) -> None:
+    """An unsigned (`alg: none`) JWT with `exp`, which is all the clients read."""
+    import base64
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    await stream.recv_message()
+    exp = int(time.time()) + 3600
+    jwt = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64({'exp': exp, 'sub': ctx.token.user})}."
+    await stream.send_message(api_pb2.AuthTokenGetResponse(token=jwt))
+
+
+# ---------------------------------------------------------------------------------------------
+# `modal run` of an app with only a local entrypoint (modal-auth.md §4.3, §7). Apps live in
+# `State.extra["apps"]`: app id -> FakeApp. An app is "done" once the client disconnects or
+# stops it; that ends its `AppGetLogs` stream with `app_done`, so the CLI does not wait
+# `logs_timeout` (10 s) for final logs.
+# ---------------------------------------------------------------------------------------------
+
+# How long one `AppGetLogs` call stays open without news, at most (the real server long-polls
+# for about 55 s and the client asks again). Short here so a client that vanished without
+# disconnecting never pins a handler for long.
+LOGS_POLL_SECONDS = 5.0
+
+
+@dataclass
+class FakeApp:
+    app_id: str
+    description: str
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    disconnect_reason: Optional[int] = None
+
+
+def _apps(state: State) -> Dict[str, FakeApp]:
+    return state.extra.setdefault("apps", {})
+
+
+def _app(ctx: Context, app_id: str) -> FakeApp:
+    app = _apps(ctx.state).get(app_id)
+    if app is None:
+        raise GRPCError(grpclib.const.Status.NOT_FOUND, f"App {app_id} not found (fake server)")
+    return app
+
+
+@rpc("AppCreate")
+async def app_create(ctx: Context, stream) -> None:
+    request = await stream.recv_message()
+    apps = _apps(ctx.state)
+    app_id = f"ap-fake{len(apps) + 1:06d}"
+    apps[app_id] = FakeApp(app_id, request.description)
+    url = f"https://modal.invalid/apps/{ctx.token.workspace}/main/{app_id}"
+    await stream.send_message(api_pb2.AppCreateResponse(app_id=app_id, app_page_url=url, app_logs_url=url))
+
+
+@rpc("EnvironmentGetOrCreate")
+async def environment_get_or_create(ctx: Context, stream) -> None:
+    request = await stream.recv_message()
+    name = request.deployment_name or "main"
+    await stream.send_message(
+        api_pb2.EnvironmentGetOrCreateResponse(
+            environment_id=f"en-fake-{name}",
+            metadata=api_pb2.EnvironmentMetadata(name=name),
+        )
+    )
+
+
+@rpc("AppHeartbeat")
+async def app_heartbeat(ctx: Context, stream) -> None:
+    request = await stream.recv_message()
+    _app(ctx, request.app_id)
+    await stream.send_message(empty_pb2.Empty())
+
+
+@rpc("AppPublish")
+async def app_publish(ctx: Context, stream) -> None:
+    request = await stream.recv_message()
+    _app(ctx, request.app_id)
+    await stream.send_message(api_pb2.AppPublishResponse(deployed_at=time.time()))
+
+
+@rpc("AppGetLogs")
+async def app_get_logs(ctx: Context, stream) -> None:
+    """Sends nothing until the app is done, then one `app_done` batch, and closes. If nothing
+    happens for LOGS_POLL_SECONDS it closes without `app_done`; the client asks again."""
+    request = await stream.recv_message()
+    app = _app(ctx, request.app_id)
+    try:
+        await asyncio.wait_for(app.done.wait(), timeout=LOGS_POLL_SECONDS)
+    except asyncio.TimeoutError:
+        return
+    await stream.send_message(api_pb2.TaskLogsBatch(app_done=True))
+
+
+@rpc("AppClientDisconnect")
+async def app_client_disconnect(ctx: Context, stream) -> None:
+    request = await stream.recv_message()
+    app = _app(ctx, request.app_id)
+    app.disconnect_reason = request.reason
+    app.done.set()
+    await stream.send_message(empty_pb2.Empty())
+
+
+@rpc("AppStop")
+async def app_stop(ctx: Context, stream) -> None:
+    request = await stream.recv_message()
+    _app(ctx, request.app_id).done.set()
+    await stream.send_message(empty_pb2.Empty())
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def serve(args: argparse.Namespace) -> None:
+    state = State(
+        tokens={t.token_id: t for t in args.token},
+        mode=args.mode,
+        expired=args.expired,
+        record_path=args.record,
+        control_path=args.control_file,
+    )
+    server = grpclib.server.Server([make_servicer(state)])
+    closed = asyncio.Event()
+
+    def close() -> None:
+        if not closed.is_set():
+            closed.set()
+            server.close()  # stops listening: new connections are refused
+
+    state.on_close = close
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, close)
+
+    await server.start(args.host, args.port)
+    port = server._server.sockets[0].getsockname()[1]  # grpclib exposes no public accessor
+    print(f"fake-modal listening on http://{args.host}:{port}", flush=True)
+
+    async def watch_control() -> None:
+        while not closed.is_set():
+            state.reload_control()
+            await asyncio.sleep(0.1)
+
+    if state.mode == "close":
+        close()
+    watcher = asyncio.create_task(watch_control())
+    await closed.wait()
+    watcher.cancel()
+    if state.mode == "close":
+        # The port is closed but the process stays, so a test can tell "refused" from "gone".
+        await asyncio.Event().wait()
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--token",
+        type=Token.parse,
+        action="append",
+        default=[],
+        metavar="ID:SECRET:WORKSPACE:USER[:EXPIRES_UNIX]",
+        help="a token the server accepts (repeatable)",
+    )
+    parser.add_argument("--mode", choices=MODES, default="normal")
+    parser.add_argument(
+        "--expired",
+        choices=("report", "reject"),
+        default="report",
+        help="past-expiry tokens: report the expiry in TokenInfoGet, or reject with UNAUTHENTICATED",
+    )
+    parser.add_argument("--control-file", help='JSON {"mode": ..., "expired": ...}, re-read on every RPC and every 100 ms')
+    parser.add_argument("--record", help="append every RPC method name received, one per line")
+    args = parser.parse_args(argv)
+    asyncio.run(serve(args))
+
+
+if __name__ == "__main__":
+    main()
