@@ -1,0 +1,375 @@
+//! `preflight run -- modal run …` and `preflight train` with the **real** `modal` CLI (1.6.4)
+//! talking to the fake control plane in `tools/fake-modal/fake_modal.py`.
+//!
+//! The job is `examples/modal/hello_local.py`, an app with only a local entrypoint, which the
+//! fake can take end to end (`AppCreate` … `AppClientDisconnect`, see tools/fake-modal/README.md).
+//! Both the check (`modal token info` → `TokenInfoGet`) and the job go through the same fake,
+//! whose `--record` file shows which RPCs each run made.
+//!
+//! Needs the workspace venv (`scripts/test.sh` creates it): `PREFLIGHT_TEST_MODAL_CLI` and
+//! `PREFLIGHT_TEST_PYTHON` override the default `<workspace>/.venv/bin/{modal,python}`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::support::{Run, run};
+
+const GOOD_ID: &str = "ak-goodtoken0000000000";
+const GOOD_SECRET: &str = "as-goodsecret000000000";
+const BAD_ID: &str = "ak-badtoken00000000000";
+const BAD_SECRET: &str = "as-badsecret0000000000";
+
+const HELLO: &str = "examples/modal/hello_local.py";
+const GREETING: &str = "hello from the local entrypoint";
+
+/// Every RPC the fake answers for `modal token info` and a local-entrypoint `modal run`.
+const ANSWERED: &[&str] = &[
+    "TokenInfoGet",
+    "AppCreate",
+    "EnvironmentGetOrCreate",
+    "AppPublish",
+    "AppHeartbeat",
+    "AppGetLogs",
+    "AppClientDisconnect",
+    "AppStop",
+];
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace")
+}
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .filter(|value| !value.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join(".venv/bin").join(default));
+    assert!(
+        path.exists(),
+        "{} not found; run scripts/test.sh, which creates the venv with modal==1.6.4 (or set {var})",
+        path.display()
+    );
+    path
+}
+
+/// The directory holding the real `modal`, first on the job's PATH.
+fn modal_bin_dir() -> PathBuf {
+    tool("PREFLIGHT_TEST_MODAL_CLI", "modal")
+        .parent()
+        .expect("modal's directory")
+        .to_owned()
+}
+
+/// The fake control plane on 127.0.0.1:0, recording every RPC; killed on drop.
+struct Fake {
+    child: Child,
+    url: String,
+    record: PathBuf,
+    _dir: TempDir,
+}
+
+impl Fake {
+    fn start() -> Fake {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let record = dir.path().join("rpcs.txt");
+        let mut child = Command::new(tool("PREFLIGHT_TEST_PYTHON", "python"))
+            .arg(workspace().join("tools/fake-modal/fake_modal.py"))
+            .args(["--port", "0"])
+            .arg("--token")
+            .arg(format!("{GOOD_ID}:{GOOD_SECRET}:fake-ws:fakeuser"))
+            .arg("--record")
+            .arg(&record)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start fake_modal.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read banner");
+        let url = line
+            .trim()
+            .strip_prefix("fake-modal listening on ")
+            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
+            .to_owned();
+        Fake {
+            child,
+            url,
+            record,
+            _dir: dir,
+        }
+    }
+
+    /// The RPCs recorded so far, and a fresh record for the next run.
+    fn take_rpcs(&self) -> Vec<String> {
+        let rpcs = std::fs::read_to_string(&self.record)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let _ = std::fs::remove_file(&self.record);
+        rpcs
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch HOME and auth log for one `preflight` run.
+struct Case {
+    dir: TempDir,
+}
+
+impl Case {
+    fn new() -> Case {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home");
+        Case { dir }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("auth.log")).unwrap_or_default()
+    }
+
+    /// `preflight ARGS` from the workspace root (so `examples/modal/…` resolves), with an
+    /// empty environment except PATH (the real `modal` first), HOME, the fake and the token.
+    fn preflight(&self, fake: &Fake, token: (&str, &str), args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
+        command
+            .env_clear()
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin", modal_bin_dir().display()),
+            )
+            .env("HOME", self.dir.path().join("home"))
+            .env("PREFLIGHT_AUTH_LOG", self.dir.path().join("auth.log"))
+            .env("MODAL_SERVER_URL", &fake.url)
+            .env("MODAL_TOKEN_ID", token.0)
+            .env("MODAL_TOKEN_SECRET", token.1)
+            // Importing the example must not leave a __pycache__ in the checkout.
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .current_dir(workspace())
+            .args(args);
+        command
+    }
+}
+
+fn assert_no_modal_secret(result: &Run, log: &str) {
+    for secret in [GOOD_ID, GOOD_SECRET, BAD_ID, BAD_SECRET] {
+        assert!(
+            !result.stdout.contains(secret),
+            "{secret} leaked to stdout:\n{}",
+            result.stdout
+        );
+        assert!(
+            !result.stderr.contains(secret),
+            "{secret} leaked to stderr:\n{}",
+            result.stderr
+        );
+        assert!(
+            !log.contains(secret),
+            "{secret} leaked to the auth log:\n{log}"
+        );
+    }
+}
+
+/// The check (`TokenInfoGet`) came first, then one full local-entrypoint app run, and nothing
+/// the fake does not answer.
+fn assert_checked_then_ran(rpcs: &[String]) {
+    let position = |name: &str| {
+        rpcs.iter()
+            .position(|rpc| rpc == name)
+            .unwrap_or_else(|| panic!("no {name} in {rpcs:?}"))
+    };
+    assert_eq!(
+        rpcs.first().map(String::as_str),
+        Some("TokenInfoGet"),
+        "{rpcs:?}"
+    );
+    let created = position("AppCreate");
+    assert!(created > 0, "{rpcs:?}");
+    assert!(position("EnvironmentGetOrCreate") > 0, "{rpcs:?}");
+    let published = position("AppPublish");
+    assert!(created < published, "{rpcs:?}");
+    assert!(published < position("AppClientDisconnect"), "{rpcs:?}");
+    position("AppGetLogs");
+    for rpc in rpcs {
+        assert!(
+            ANSWERED.contains(&rpc.as_str()),
+            "`modal run` called {rpc}, which the fake does not answer: {rpcs:?}"
+        );
+    }
+}
+
+fn assert_launch_events(log: &str, exit_status: i32) {
+    let started = log
+        .find(r#""event":"launch_started""#)
+        .unwrap_or_else(|| panic!("no launch_started:\n{log}"));
+    let finished = log
+        .find(r#""event":"launch_finished""#)
+        .unwrap_or_else(|| panic!("no launch_finished:\n{log}"));
+    assert!(started < finished, "{log}");
+    let line = log[finished..].lines().next().unwrap_or_default();
+    assert!(
+        line.contains(&format!(r#""exit_status":{exit_status}"#)),
+        "{line}"
+    );
+}
+
+/// How long the bare `modal` takes to start here (`import modal` dominates).
+fn modal_startup() -> Duration {
+    let started = Instant::now();
+    let status = Command::new(modal_bin_dir().join("modal"))
+        .arg("--version")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::null())
+        .status()
+        .expect("modal --version");
+    assert!(status.success());
+    started.elapsed()
+}
+
+#[test]
+fn real_modal_bad_token_stops_the_launch_before_modal_run() {
+    let fake = Fake::start();
+    let startup = modal_startup();
+    let case = Case::new();
+
+    let started = Instant::now();
+    let result = run(&mut case.preflight(
+        &fake,
+        (BAD_ID, BAD_SECRET),
+        &["run", "--", "modal", "run", HELLO],
+    ));
+    let elapsed = started.elapsed();
+
+    assert_eq!(
+        result.code, 11,
+        "Invalid's exit status (PF105); stderr:\n{}",
+        result.stderr
+    );
+    let rpcs = fake.take_rpcs();
+    assert!(rpcs.contains(&"TokenInfoGet".to_owned()), "{rpcs:?}");
+    assert!(
+        !rpcs.contains(&"AppCreate".to_owned()),
+        "`modal run` was started: {rpcs:?}"
+    );
+    for step in [
+        "PF105",
+        "modal token new",
+        "modal token set --token-id",
+        "was not started",
+    ] {
+        assert!(
+            result.stderr.contains(step),
+            "missing `{step}`:\n{}",
+            result.stderr
+        );
+    }
+    assert!(
+        !result.stdout.contains(GREETING),
+        "the job ran:\n{}",
+        result.stdout
+    );
+    let log = case.log();
+    assert!(log.contains(r#""event":"launch_refused""#), "{log}");
+    assert!(!log.contains(r#""event":"launch_started""#), "{log}");
+    assert_no_modal_secret(&result, &log);
+
+    // The plan's bound is 5 s. The check is one `modal token info`, so it cannot beat the CLI's
+    // own start-up; on a loaded machine allow three start-ups when that is more.
+    let bound = Duration::from_secs(5).max(startup * 3);
+    assert!(
+        elapsed < bound,
+        "refused after {elapsed:?} (bound {bound:?}; `modal --version` took {startup:?})"
+    );
+}
+
+#[test]
+fn real_modal_good_token_runs_the_local_entrypoint_to_completion() {
+    let fake = Fake::start();
+
+    // `preflight run -- modal run …`
+    let case = Case::new();
+    let result = run(&mut case.preflight(
+        &fake,
+        (GOOD_ID, GOOD_SECRET),
+        &["run", "--", "modal", "run", HELLO],
+    ));
+    assert_eq!(result.code, 0, "stderr:\n{}", result.stderr);
+    assert!(
+        result.stdout.contains(&format!("{GREETING}, preflight")),
+        "stdout:\n{}\nstderr:\n{}",
+        result.stdout,
+        result.stderr
+    );
+    assert!(
+        !result
+            .stderr
+            .contains("Timed out waiting for final app logs"),
+        "the fake left AppGetLogs open:\n{}",
+        result.stderr
+    );
+    assert_checked_then_ran(&fake.take_rpcs());
+    let log = case.log();
+    assert!(log.contains(r#""event":"token_validated""#), "{log}");
+    assert_launch_events(&log, 0);
+    assert_no_modal_secret(&result, &log);
+
+    // `preflight train SCRIPT -- ARGS` is `modal run SCRIPT ARGS` with the Modal check.
+    let case = Case::new();
+    let result = run(&mut case.preflight(
+        &fake,
+        (GOOD_ID, GOOD_SECRET),
+        &["train", HELLO, "--", "--name", "train"],
+    ));
+    assert_eq!(result.code, 0, "stderr:\n{}", result.stderr);
+    assert!(
+        result.stdout.contains(&format!("{GREETING}, train")),
+        "stdout:\n{}\nstderr:\n{}",
+        result.stdout,
+        result.stderr
+    );
+    assert_checked_then_ran(&fake.take_rpcs());
+    let log = case.log();
+    assert_launch_events(&log, 0);
+    assert_no_modal_secret(&result, &log);
+}
+
+#[test]
+fn real_modal_failing_entrypoint_status_passes_through() {
+    let fake = Fake::start();
+    let case = Case::new();
+    let result = run(&mut case.preflight(
+        &fake,
+        (GOOD_ID, GOOD_SECRET),
+        &["run", "--", "modal", "run", HELLO, "--fail"],
+    ));
+    assert_eq!(result.code, 1, "stderr:\n{}", result.stderr);
+    assert!(result.stdout.contains(GREETING), "{}", result.stdout);
+    assert!(
+        result.stderr.contains("failed on purpose"),
+        "the entrypoint's exception reaches stderr:\n{}",
+        result.stderr
+    );
+    // The check passed and the app was disconnected cleanly after the local exception.
+    assert_checked_then_ran(&fake.take_rpcs());
+    let log = case.log();
+    assert_launch_events(&log, 1);
+    assert_no_modal_secret(&result, &log);
+}

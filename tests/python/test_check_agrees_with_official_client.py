@@ -1,0 +1,103 @@
+"""`preflight check hf` and the official client's `whoami()` agree on the same tokens.
+
+Each scenario runs the official client in a fresh interpreter, because huggingface_hub reads
+HF_ENDPOINT once at import time.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from conftest import start_emulator
+
+WRITE = "hf_AgreeWriteTokenAbcdefghijklmnopqrstuv"
+READ = "hf_AgreeReadTokenAbcdefghijklmnopqrstuvw"
+FINE = "hf_AgreeFineTokenAbcdefghijklmnopqrstuvw"
+REVOKED = "hf_AgreeRevokedTokenAbcdefghijklmnopqrs"
+UNKNOWN = "hf_AgreeUnknownTokenAbcdefghijklmnopqrs"
+
+OFFICIAL_WHOAMI = """
+import json, sys
+from huggingface_hub import HfApi
+try:
+    info = HfApi().whoami(token=sys.argv[1])
+    print(json.dumps({"ok": True, "name": info["name"], "role": info["auth"]["accessToken"]["role"]}))
+except Exception as error:
+    print(json.dumps({"ok": False, "error": type(error).__name__}))
+"""
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("agree")
+    emulator = start_emulator(
+        tmp,
+        "--token", f"{WRITE}=alice:write",
+        "--token", f"{READ}=alice:read",
+        "--token", f"{FINE}=alice:fine:repo.write@user/alice",
+        "--token", f"{REVOKED}=alice:write",
+    )
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/tokens/revoke",
+        data=json.dumps({"token": REVOKED}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+    yield emulator
+    emulator.process.terminate()
+    emulator.process.wait(timeout=10)
+
+
+def clean_env(tmp_path, hub_url, token):
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "HF_HOME": str(tmp_path / "hf-home"),
+        "HF_ENDPOINT": hub_url,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PREFLIGHT_AUTH_LOG": str(tmp_path / "auth.log"),
+    }
+    if token is not None:
+        env["HF_TOKEN"] = token
+    return env
+
+
+@pytest.mark.parametrize(
+    "token,expected_status,expected_role",
+    [
+        (WRITE, "VALID", "write"),
+        (READ, "VALID", "read"),
+        (FINE, "VALID", "fineGrained"),
+        (REVOKED, "INVALID", None),
+        (UNKNOWN, "INVALID", None),
+    ],
+)
+def test_same_verdict_as_official_whoami(hub, tmp_path, preflight_bin, token, expected_status, expected_role):
+    env = clean_env(tmp_path, hub.url, token)
+    official = subprocess.run(
+        [sys.executable, "-c", OFFICIAL_WHOAMI, token], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert official.returncode == 0, official.stderr
+    official_result = json.loads(official.stdout.strip().splitlines()[-1])
+
+    ours = subprocess.run(
+        [preflight_bin, "check", "hf", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    document = json.loads(ours.stdout)
+    result = document["results"][0]
+    assert result["status"] == expected_status, ours.stderr
+    assert official_result["ok"] == (expected_status == "VALID")
+    if official_result["ok"]:
+        assert result["identity"]["name"] == official_result["name"]
+        assert result["token_role"] == official_result["role"] == expected_role
+        assert ours.returncode == 0
+    else:
+        assert ours.returncode == 11
+    for stream in (ours.stdout, ours.stderr, (tmp_path / "auth.log").read_text()):
+        assert token not in stream
