@@ -17,6 +17,17 @@ LLVM_BIN=/usr/lib/llvm-19/bin
 COVERAGE_GATES="preflight-auth:90 preflight-retry:90"
 
 step() { printf '\n==> %s\n' "$*"; }
+FAILED_STEPS=()
+# Runs a test step; a failure is recorded and the remaining steps still run, so one run
+# shows every problem. The script exits non-zero at the end if any step failed.
+run_step() {
+    local name="$1"
+    shift
+    if ! "$@"; then
+        FAILED_STEPS+=("$name")
+        printf '==> FAILED: %s\n' "$name" >&2
+    fi
+}
 
 ensure_llvm() {
     if [[ -x "$LLVM_BIN/llvm-cov" && -x "$LLVM_BIN/llvm-profdata" ]]; then return; fi
@@ -65,22 +76,30 @@ export HUB_EMULATOR_BIN="$ROOT/target/debug/hub-emulator"
 export PREFLIGHT_BIN="$ROOT/target/debug/preflight"
 
 step "Rust tests (cargo nextest)"
-cargo nextest run --workspace --locked --no-fail-fast
+run_step "Rust tests" cargo nextest run --workspace --locked --no-fail-fast
 
 step "Python compatibility tests (official huggingface_hub client against the emulator)"
-if compgen -G "tests/python/test_*.py" >/dev/null; then
+python_tests() {
+    if ! compgen -G "tests/python/test_*.py" >/dev/null; then
+        echo "no Python tests found" >&2
+        return 1
+    fi
     (cd tests/python && HF_HUB_DISABLE_XET=1 "$VENV/bin/python" -m pytest -q -p no:cacheprovider .)
-else
-    echo "no Python tests found" >&2
-    exit 1
-fi
+}
+run_step "Python tests" python_tests
 
 if [[ -d .github ]]; then
     step "workflow checks (actionlint, zizmor, action schema)"
-    scripts/check-workflows.sh
+    run_step "workflow checks" scripts/check-workflows.sh
 fi
 
 step "coverage"
 cargo-llvm-cov llvm-cov report --summary-only
 cargo-llvm-cov llvm-cov report --json --summary-only --output-path target/coverage.json
-"$VENV/bin/python" scripts/coverage_gate.py target/coverage.json $COVERAGE_GATES
+run_step "coverage gate" "$VENV/bin/python" scripts/coverage_gate.py target/coverage.json $COVERAGE_GATES
+
+if ((${#FAILED_STEPS[@]})); then
+    printf '\n==> %s\n' "FAILED: ${FAILED_STEPS[*]}" >&2
+    exit 1
+fi
+printf '\n==> %s\n' "all checks passed"
