@@ -78,6 +78,11 @@ impl Sandbox {
             .env("PREFLIGHT_AUTH_LOG", self.log_path())
             .env("PREFLIGHT_TEST_NO_RETRY_DELAY", "1")
             .current_dir(self.dir.path());
+        // Under `cargo llvm-cov` the binary is instrumented; keep its profile output path so
+        // the CLI's own lines count towards coverage (the variable holds no secret).
+        if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
+            command.env("LLVM_PROFILE_FILE", profile);
+        }
         command
     }
 }
