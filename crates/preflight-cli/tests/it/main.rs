@@ -7,6 +7,7 @@
 mod support;
 
 mod check_hf;
+mod doc_commands;
 mod docs;
 mod explain_and_demo;
 mod github_actions;
