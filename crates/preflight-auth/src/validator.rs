@@ -403,7 +403,10 @@ fn whoami_failure(
     found: &HfTokenDiscovery,
 ) -> (String, String) {
     match error {
-        WhoamiError::Rejected { .. } => {
+        WhoamiError::Rejected { server_message } => {
+            let answer = server_message
+                .as_deref()
+                .map_or_else(|| "HTTP 401".to_owned(), |text| format!("HTTP 401: {text}"));
             let remediation = found
                 .token_source
                 .as_ref()
@@ -411,8 +414,8 @@ fn whoami_failure(
                 .unwrap_or_default();
             (
                 format!(
-                    "The Hub at {endpoint} rejected the token from {source}: {error}. The Hub does not tell an \
-                     expired token from a revoked or mistyped one"
+                    "The Hub at {endpoint} rejected the token from {source} ({answer}). The Hub does not tell \
+                     an expired token from a revoked or mistyped one"
                 ),
                 remediation,
             )
