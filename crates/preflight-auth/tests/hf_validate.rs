@@ -484,6 +484,23 @@ async fn reset_connection_is_unknown_pf006() {
 }
 
 #[tokio::test]
+async fn a_reset_connection_is_retried_like_any_flaky_path() {
+    let emu = emulator().await;
+    whoami_fault(&emu, Fault::ResetConnection, Times::Next(1));
+    let mut opts = options(&emu.url());
+    opts.retry = RetryConfig::default().without_delays();
+    let result = run(MapEnv::new().with("HF_TOKEN", WRITE), opts).await;
+    assert_eq!(result.status, TokenStatus::Valid, "{}", result.message);
+    let whoami_requests = emu
+        .requests()
+        .iter()
+        .filter(|request| request.path == "/api/whoami-v2")
+        .count();
+    assert_eq!(whoami_requests, 2, "one reset, one success");
+    assert_no_leak(&result, WRITE);
+}
+
+#[tokio::test]
 async fn connection_refused_is_unknown_at_once() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

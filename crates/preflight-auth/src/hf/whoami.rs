@@ -347,9 +347,12 @@ pub async fn fetch_whoami(
     let deadline = retry.deadline.map_or(timeout, |own| own.min(timeout));
     let manager =
         RetryManager::new(retry.clone().with_deadline(Some(deadline))).with_predicate(|error| {
-            // Fail fast on a dead network: refused, DNS and timeouts are final here.
+            // Fail fast on a dead network: refused, unresolvable and timed out are final
+            // here (the check must answer in milliseconds). A connection reset or a cut
+            // body is a flaky path, not a dead one, and is retried like any transient error.
             let transport = error.downcast_ref::<reqwest::Error>()?;
-            (transport.is_connect() || transport.is_timeout()).then_some(Transience::Permanent)
+            (transport.is_timeout() || (transport.is_connect() && is_dead_network(transport)))
+                .then_some(Transience::Permanent)
         });
     let operation = manager.run("hf.whoami", Idempotency::Idempotent, |attempt| {
         let request = client
@@ -384,6 +387,26 @@ pub async fn fetch_whoami(
         }
         Ok(Err(failure)) => Err(map_failure(failure, endpoint, token, timeout)),
     }
+}
+
+/// True when a connect error means nothing is listening or the host does not resolve, as
+/// opposed to a connection that was reset while being set up.
+fn is_dead_network(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
+                    return false;
+                }
+                std::io::ErrorKind::ConnectionRefused => return true,
+                _ => {}
+            }
+        }
+        source = current.source();
+    }
+    // DNS failures and unreachable networks carry no specific io kind.
+    true
 }
 
 fn map_failure(

@@ -307,3 +307,115 @@ fn a_missing_path_is_a_clear_error() {
     assert!(result.stderr.contains("error[PF201]"), "{}", result.stderr);
     assert!(!result.stderr.contains("panicked"));
 }
+
+#[test]
+fn thirty_cli_uploads_under_a_seeded_random_fault_mix() {
+    // 20% of all requests (the pre-flight whoami included) fail with 500/502/503, resets,
+    // truncated bodies or 429 with a short Retry-After.
+    let hub = emulator();
+    let sandbox = Sandbox::new();
+    hub.faults().set_random_mix(
+        20_261_128,
+        0.2,
+        vec![
+            Fault::Status {
+                code: 500,
+                retry_after: None,
+                body: None,
+            },
+            Fault::Status {
+                code: 502,
+                retry_after: None,
+                body: None,
+            },
+            Fault::Status {
+                code: 503,
+                retry_after: None,
+                body: None,
+            },
+            Fault::ResetConnection,
+            Fault::TruncateBody { after_bytes: 3 },
+            Fault::Status {
+                code: 429,
+                retry_after: Some("1".to_owned()),
+                body: None,
+            },
+        ],
+    );
+    let mut committed = Vec::new();
+    let mut failures = Vec::new();
+    for round in 0..30 {
+        let root = sandbox.dir.path().join(format!("run-{round}"));
+        write_file(
+            &root.join("config.json"),
+            format!("{{\"round\": {round}}}\n").as_bytes(),
+        );
+        let weights: Vec<u8> = (0..20_000)
+            .map(|byte| ((byte * 17 + round * 3) % 251) as u8)
+            .collect();
+        write_file(&root.join("weights/model.bin"), &weights);
+        let repo = format!("alice/chaos-{round}");
+        let result = run(sandbox
+            .command()
+            .arg("upload")
+            .arg(&root)
+            .args(["--repo", &repo, "--max-attempts", "8"])
+            .env("HF_TOKEN", WRITE_TOKEN)
+            .env("HF_ENDPOINT", hub.url())
+            .env("PREFLIGHT_RETRY_MAX_RETRY_AFTER_MS", "1000")
+            .env("PREFLIGHT_STATE_DIR", sandbox.dir.path().join("state")));
+        assert!(!result.stderr.contains("panicked"), "{}", result.stderr);
+        assert_no_token(&result, "");
+        if result.code == 0 {
+            committed.push((repo, root));
+        } else {
+            assert!(
+                result.stderr.contains("error[PF"),
+                "a failure is explained: {}",
+                result.stderr
+            );
+            assert!(result.stderr.contains("hint:"), "{}", result.stderr);
+            failures.push(format!(
+                "round {round}: exit {}: {}",
+                result.code, result.stderr
+            ));
+        }
+    }
+    assert!(
+        committed.len() >= 29,
+        "only {}/30 committed:\n{}",
+        committed.len(),
+        failures.join("\n")
+    );
+
+    // Byte-identical on the server, read back with the faults switched off.
+    hub.faults().set_random_mix(0, 0.0, Vec::new());
+    for (repo, root) in committed {
+        for path in ["config.json", "weights/model.bin"] {
+            let expected = std::fs::read(root.join(path)).expect("read");
+            let served = http_get(&hub.url(), &format!("/{repo}/resolve/main/{path}"));
+            assert_eq!(served, expected, "{repo}/{path} differs");
+        }
+    }
+}
+
+/// A plain HTTP/1.1 GET (the emulator speaks HTTP on loopback; no client crate needed).
+fn http_get(base: &str, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read");
+    let split = response
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("headers end");
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
+    response[split + 4..].to_vec()
+}
