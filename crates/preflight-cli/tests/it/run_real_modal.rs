@@ -373,3 +373,42 @@ fn real_modal_failing_entrypoint_status_passes_through() {
     assert_launch_events(&log, 1);
     assert_no_modal_secret(&result, &log);
 }
+
+#[test]
+fn real_modal_check_reports_workspace_and_rejects_a_bad_token() {
+    let fake = Fake::start();
+    let case = Case::new();
+    let good =
+        run(&mut case.preflight(&fake, (GOOD_ID, GOOD_SECRET), &["check", "modal", "--json"]));
+    assert_eq!(good.code, 0, "stderr:\n{}", good.stderr);
+    let document: serde_json::Value = serde_json::from_str(&good.stdout).expect("JSON");
+    let modal = &document["results"][0];
+    assert_eq!(modal["provider"], "modal");
+    assert_eq!(modal["status"], "VALID");
+    assert!(modal["identity"]["workspace"].is_string(), "{modal}");
+    assert_eq!(
+        modal["source"]
+            .as_str()
+            .map(|source| source.contains("env:MODAL_TOKEN_ID")),
+        Some(true),
+        "{modal}"
+    );
+
+    let bad = run(&mut case.preflight(&fake, (BAD_ID, BAD_SECRET), &["check", "modal"]));
+    assert_eq!(bad.code, 11, "stderr:\n{}", bad.stderr);
+    assert!(bad.stdout.contains("INVALID"), "{}", bad.stdout);
+    assert!(bad.stderr.contains("error[PF105]"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("modal token"),
+        "the setup command is in the hint: {}",
+        bad.stderr
+    );
+
+    let log = case.log();
+    assert!(
+        log.contains(r#""provider":"modal""#),
+        "the auth log records Modal checks: {log}"
+    );
+    assert_no_modal_secret(&good, &log);
+    assert_no_modal_secret(&bad, &log);
+}
