@@ -50,7 +50,8 @@ def _start_emulator(*extra):
             *extra,
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        # HUB_EMULATOR_LOG=FILE keeps the emulator's stderr (set RUST_LOG for detail).
+        stderr=open(os.environ["HUB_EMULATOR_LOG"], "a") if os.environ.get("HUB_EMULATOR_LOG") else subprocess.DEVNULL,
         text=True,
     )
     line = proc.stdout.readline().strip()

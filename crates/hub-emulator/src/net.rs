@@ -26,6 +26,10 @@ impl ConnCtl {
     pub(crate) fn kill(&self) {
         self.kill.store(true, Ordering::SeqCst);
     }
+    /// Whether [`ConnCtl::kill`] was called.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.kill.load(Ordering::SeqCst)
+    }
 }
 
 pub(crate) struct KillableListener {

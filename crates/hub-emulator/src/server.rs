@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -251,15 +251,104 @@ pub(crate) async fn entry(
     let rid = format!("emu-{:08x}-{n}", fastrand::u32(..));
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let (parts, body) = req.into_parts();
+    let body = Arc::new(Mutex::new(Some(body)));
+    let req = Request::from_parts(
+        parts,
+        Body::from_stream(SharedBody {
+            inner: body.clone(),
+        }),
+    );
     let mut resp = if path == "/_emulator" || path.starts_with("/_emulator/") {
         admin(&st, req).await
     } else {
-        faulted(&st, conn, req, &method, &path).await
+        faulted(&st, conn.clone(), req, &method, &path).await
     };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    let rest = body.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(rest) = rest
+        && !rest.is_end_stream()
+        && !conn.is_killed()
+    {
+        tokio::spawn(drain_unread(rest, method, path));
+    }
     resp
+}
+
+/// The request body as handlers see it. The real body stays in a slot that
+/// [`entry`] takes back once the handler has answered, so a body the handler
+/// did not (fully) read can be drained.
+struct SharedBody {
+    inner: Arc<Mutex<Option<Body>>>,
+}
+
+impl futures::Stream for SharedBody {
+    type Item = Result<bytes::Bytes, axum::Error>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let mut slot = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(body) = slot.as_mut() else {
+            return Poll::Ready(None);
+        };
+        loop {
+            return match std::pin::Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => Poll::Ready(Some(Ok(data))),
+                    // Trailers: nothing a handler uses.
+                    Err(_) => continue,
+                },
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+}
+
+/// How much of an unread request body is drained after the response.
+const DRAIN_MAX_BYTES: u64 = 1 << 30;
+/// How long the rest of an unread request body may take to arrive.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Read and discard what is left of a request body the handler answered without
+/// reading (validate-yaml, errors, injected status faults, ...).
+///
+/// hyper closes a keep-alive connection whose request body was dropped unread
+/// unless the rest of the body happens to be in its buffer already, and it does
+/// so *without* `Connection: close` on the response. A client that sent the
+/// headers and the body in two writes (httpx/httpcore does) then reuses the
+/// connection for its next request and gets "Server disconnected without sending
+/// a response" whenever the body had not arrived by the time the handler
+/// answered. Real servers read the body (or drain it, like nginx's lingering
+/// close), so the emulator keeps the body alive and drains it in the background
+/// while hyper writes the response; the connection then stays usable.
+async fn drain_unread(mut body: Body, method: Method, path: String) {
+    let mut seen = 0u64;
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while let Some(frame) =
+            std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+        {
+            match frame {
+                Ok(f) => {
+                    seen += f.data_ref().map_or(0, |d| d.len() as u64);
+                    if seen > DRAIN_MAX_BYTES {
+                        return false;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+        true
+    })
+    .await
+    .unwrap_or(false);
+    tracing::debug!(%method, %path, bytes = seen, complete = drained, "drained unread request body");
 }
 
 async fn faulted(st: &St, conn: ConnCtl, req: Request, method: &Method, path: &str) -> Response {

@@ -455,3 +455,77 @@ fn binary_prints_url_on_port_zero() {
     assert!(!bad.status.success());
     assert!(bad.stdout.is_empty());
 }
+
+/// Read one HTTP/1.1 response (head + `content-length` body) from `s`, keeping
+/// any bytes after it in `buf`. Returns the head.
+async fn read_response(s: &mut tokio::net::TcpStream, buf: &mut Vec<u8>) -> String {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                buf.drain(..end + 4 + len);
+                return head;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("response timed out")
+            .expect("read failed");
+        assert!(
+            n > 0,
+            "server closed the keep-alive connection; got so far: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A handler that answers without reading the request body must not make the
+/// keep-alive connection unusable: the client sends the headers, gets the
+/// response, then sends the body and its next request on the same connection
+/// (what httpcore does when the body write lags behind the headers under load).
+#[tokio::test]
+async fn unread_request_body_keeps_connection_alive() {
+    use tokio::io::AsyncWriteExt;
+    let emu = start().await;
+    emu.faults()
+        .add(FaultRule::parse_spec("PUT /faulted status=503").unwrap());
+    let mut s = tokio::net::TcpStream::connect(emu.addr()).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut buf = Vec::new();
+    let body = br#"{"repoType":"model","content":"---\nlicense: mit\n---\n"}"#;
+    for (req, want) in [
+        ("POST /api/validate-yaml", "HTTP/1.1 200"),
+        ("PUT /faulted", "HTTP/1.1 503"),
+        ("POST /api/models/alice/none/commit/main", "HTTP/1.1 401"),
+    ] {
+        let head = format!(
+            "{req} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer nope\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let got = read_response(&mut s, &mut buf).await;
+        assert!(got.starts_with(want), "{req}: {got}");
+        assert!(
+            !got.to_ascii_lowercase().contains("connection: close"),
+            "{got}"
+        );
+        s.write_all(body).await.unwrap();
+        s.write_all(b"GET /_emulator/health HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let got = read_response(&mut s, &mut buf).await;
+        assert!(got.starts_with("HTTP/1.1 200"), "after {req}: {got}");
+    }
+    emu.shutdown().await;
+}
