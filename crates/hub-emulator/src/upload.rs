@@ -507,27 +507,38 @@ async fn complete(
     }
     let dir = parts_dir(st, secret);
     let tmp = tmp_path(st, "assemble");
-    let assembled = async {
-        let mut out = tokio::fs::File::create(&tmp).await?;
-        let mut hasher = Sha256::new();
-        let mut total = 0u64;
-        for i in 1..=count {
-            let mut f = tokio::fs::File::open(dir.join(i.to_string())).await?;
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf).await?;
-                if n == 0 {
-                    break;
+    // One blocking task with std::fs and a few-MiB buffer: thousands of small tokio::fs
+    // round trips through the blocking pool made this the slowest step of a large upload.
+    let assembled = {
+        let dir = dir.clone();
+        let tmp = tmp.clone();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut out =
+                std::io::BufWriter::with_capacity(4 * 1024 * 1024, std::fs::File::create(&tmp)?);
+            let mut hasher = Sha256::new();
+            let mut total = 0u64;
+            let mut buf = vec![0u8; 4 * 1024 * 1024];
+            for i in 1..=count {
+                let mut f = std::fs::File::open(dir.join(i.to_string()))?;
+                loop {
+                    let n = match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    };
+                    hasher.update(&buf[..n]);
+                    out.write_all(&buf[..n])?;
+                    total += n as u64;
                 }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).await?;
-                total += n as u64;
             }
-        }
-        out.flush().await?;
-        Ok::<_, std::io::Error>((total, hex::encode(hasher.finalize())))
-    }
-    .await;
+            out.flush()?;
+            Ok::<_, std::io::Error>((total, hex::encode(hasher.finalize())))
+        })
+        .await
+        .unwrap_or_else(|join| Err(std::io::Error::other(join)))
+    };
     let (total, sha) = match assembled {
         Ok(v) => v,
         Err(e) => {

@@ -1,7 +1,8 @@
 //! Streaming hashes: LFS oids (sha256) and git blob ids (sha1 of `blob <len>\0<content>`).
 //!
 //! Files are read in [`BUFFER_SIZE`] pieces, so memory stays flat whatever their size. The
-//! functions are blocking; the upload runs them on tokio's blocking pool.
+//! functions are blocking; the upload runs them on tokio's blocking pool, except for files of
+//! up to 1 MiB, which it hashes inline (cheaper than the round trip).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -37,7 +38,12 @@ pub fn hash_reader(
     kind: HashKind,
     expected_size: u64,
 ) -> io::Result<String> {
-    let mut buffer = vec![0_u8; BUFFER_SIZE];
+    // One byte more than expected still sees a file that grew; a small file does not pay
+    // for zeroing a full buffer.
+    let capacity = usize::try_from(expected_size.saturating_add(1))
+        .unwrap_or(BUFFER_SIZE)
+        .min(BUFFER_SIZE);
+    let mut buffer = vec![0_u8; capacity];
     let mut sha256 = Sha256::new();
     let mut sha1 = Sha1::new();
     if kind == HashKind::GitSha1 {

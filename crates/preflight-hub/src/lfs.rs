@@ -1,10 +1,13 @@
 //! Git LFS transfers: the batch call, basic PUT, multipart parts + completion, and verify.
 //!
 //! Bodies stream from disk in [`BUFFER_SIZE`](crate::hash::BUFFER_SIZE) pieces and are
-//! re-opened for every attempt (a consumed stream cannot be replayed). A basic PUT re-hashes
-//! what it sends and aborts the request before its last byte if the sha256 or the size differs
-//! from the hash pass, so the server never stores the changed content. Multipart parts are byte
-//! ranges `[i × chunk, (i + 1) × chunk)`, each retried alone.
+//! re-opened for every attempt (a consumed stream cannot be replayed). A basic PUT checks the
+//! open file's size and mtime against the hash pass when it opens the file and again before
+//! its last chunk, counts the bytes it streams, and aborts the request before its last byte if
+//! anything differs, so the server never stores the changed content (re-hashing every byte
+//! while sending cost a third of the CPU of a large upload). Multipart parts are byte ranges
+//! `[i × chunk, (i + 1) × chunk)`, each retried alone; the size + mtime check before the
+//! commit covers them.
 
 use std::collections::BTreeMap;
 use std::io::SeekFrom;
@@ -18,7 +21,6 @@ use preflight_retry::{Idempotency, RetryError, redact_url};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::Semaphore;
 
@@ -37,6 +39,15 @@ pub(crate) struct LfsObject {
     pub local_path: PathBuf,
     pub size: u64,
     pub sha256: String,
+    /// The file's mtime (ns) when it was hashed.
+    pub mtime: u64,
+}
+
+/// What a streamed file must still look like: its size and mtime when it was hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,7 +240,10 @@ impl HubClient {
                     object.local_path.clone(),
                     0,
                     object.size,
-                    Some(object.sha256.clone()),
+                    Some(Stamp {
+                        size: object.size,
+                        mtime: object.mtime,
+                    }),
                     Arc::clone(&tracker),
                 );
                 let request = self
@@ -438,13 +452,14 @@ async fn with_progress<T>(
     }
 }
 
-/// Streams `length` bytes of `path` from `offset`; with `expected_sha256`, the digest of the
-/// streamed bytes must match or the stream fails before its last chunk.
+/// Streams `length` bytes of `path` from `offset`; with `stamp`, the open file's size and mtime
+/// must match it when the file is opened and before the last chunk, and the file must not
+/// have grown, or the stream fails before its last chunk.
 fn file_range_stream(
     path: PathBuf,
     offset: u64,
     length: u64,
-    expected_sha256: Option<String>,
+    stamp: Option<Stamp>,
     tracker: Arc<SendTracker>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     struct State {
@@ -453,8 +468,7 @@ fn file_range_stream(
         offset: u64,
         remaining: u64,
         length: u64,
-        hasher: Option<Sha256>,
-        expected: Option<String>,
+        stamp: Option<Stamp>,
         tracker: Arc<SendTracker>,
         done: bool,
     }
@@ -464,8 +478,7 @@ fn file_range_stream(
         offset,
         remaining: length,
         length,
-        hasher: expected_sha256.as_ref().map(|_| Sha256::new()),
-        expected: expected_sha256,
+        stamp,
         tracker,
         done: false,
     };
@@ -495,6 +508,9 @@ fn file_range_stream(
                     )
                 })?;
             state.file = Some(file);
+            check_stamp(&state.file, state.stamp, &state.path)
+                .await
+                .map_err(|(message, changed)| fail(&state, message, changed))?;
         }
         let want = usize::try_from(state.remaining.min(BUFFER_SIZE as u64)).unwrap_or(BUFFER_SIZE);
         let mut buffer = vec![0_u8; want];
@@ -520,15 +536,12 @@ fn file_range_stream(
             filled += read;
         }
         state.remaining -= filled as u64;
-        if let Some(hasher) = state.hasher.as_mut() {
-            hasher.update(&buffer);
-        }
         if state.remaining == 0 {
             state.done = true;
-            // The whole object was read: it must not have grown, and must hash the same.
+            // The whole object was read: it must not have grown, nor changed size or mtime.
             let mut probe = [0_u8; 1];
             let file = state.file.as_mut().expect("opened above");
-            if matches!(file.read(&mut probe).await, Ok(n) if n > 0) && state.expected.is_some() {
+            if matches!(file.read(&mut probe).await, Ok(n) if n > 0) && state.stamp.is_some() {
                 let error = size_changed(state.length, state.length + 1);
                 return Err(fail(
                     &state,
@@ -536,19 +549,9 @@ fn file_range_stream(
                     true,
                 ));
             }
-            if let (Some(hasher), Some(expected)) = (state.hasher.take(), state.expected.as_ref()) {
-                let digest = hex::encode(hasher.finalize());
-                if &digest != expected {
-                    return Err(fail(
-                        &state,
-                        format!(
-                            "`{}` changed while it was being uploaded (sha256 {digest}, hashed as {expected})",
-                            state.path.display()
-                        ),
-                        true,
-                    ));
-                }
-            }
+            check_stamp(&state.file, state.stamp, &state.path)
+                .await
+                .map_err(|(message, changed)| fail(&state, message, changed))?;
         }
         state
             .tracker
@@ -556,6 +559,31 @@ fn file_range_stream(
             .fetch_add(filled as u64, Ordering::Relaxed);
         Ok(Some((Bytes::from(buffer), state)))
     })
+}
+
+/// With a stamp, the open file (`fstat`) must still have the stamp's size and mtime.
+async fn check_stamp(
+    file: &Option<tokio::fs::File>,
+    stamp: Option<Stamp>,
+    path: &std::path::Path,
+) -> Result<(), (String, bool)> {
+    let (Some(file), Some(stamp)) = (file, stamp) else {
+        return Ok(());
+    };
+    let metadata = file
+        .metadata()
+        .await
+        .map_err(|error| (format!("cannot read `{}`: {error}", path.display()), false))?;
+    if metadata.len() != stamp.size || crate::state::mtime_ns(&metadata) != stamp.mtime {
+        return Err((
+            format!(
+                "`{}` changed while it was being uploaded (size or modification time differs from the hash pass)",
+                path.display()
+            ),
+            true,
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -566,10 +594,10 @@ mod tests {
         path: PathBuf,
         offset: u64,
         length: u64,
-        expected: Option<String>,
+        stamp: Option<Stamp>,
     ) -> (Result<Vec<u8>, std::io::Error>, Arc<SendTracker>) {
         let tracker = Arc::new(SendTracker::default());
-        let stream = file_range_stream(path, offset, length, expected, Arc::clone(&tracker));
+        let stream = file_range_stream(path, offset, length, stamp, Arc::clone(&tracker));
         let result = stream
             .try_fold(Vec::new(), |mut all, chunk| async move {
                 all.extend_from_slice(&chunk);
@@ -593,6 +621,7 @@ mod tests {
             local_path: PathBuf::from("x.bin"),
             size: 5,
             sha256: "ab".repeat(32),
+            mtime: 0,
         };
         let parse = |text: &str| {
             client.interpret_batch("http://h/b", serde_json::from_str(text).unwrap(), &object)
@@ -626,28 +655,74 @@ mod tests {
             .map(|i| (i % 253) as u8)
             .collect();
         std::fs::write(&path, &content).unwrap();
-        let sha = crate::hash::sha256_hex(&content);
+        let stamp_of = |path: &std::path::Path| {
+            let metadata = std::fs::metadata(path).unwrap();
+            Stamp {
+                size: metadata.len(),
+                mtime: crate::state::mtime_ns(&metadata),
+            }
+        };
+        let stamp = stamp_of(&path);
+        // A same-size rewrite; the mtime is moved on if the clock's granularity hid the write.
+        let rewrite = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            if stamp_of(&path).mtime == stamp.mtime {
+                let later = std::fs::metadata(&path).unwrap().modified().unwrap()
+                    + std::time::Duration::from_secs(1);
+                std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(later)
+                    .unwrap();
+            }
+        };
 
-        let (all, _) = collect(path.clone(), 0, content.len() as u64, Some(sha.clone())).await;
+        let (all, tracker) = collect(path.clone(), 0, content.len() as u64, Some(stamp)).await;
         assert_eq!(all.unwrap(), content);
+        assert_eq!(tracker.sent.load(Ordering::Relaxed), content.len() as u64);
         let (part, tracker) = collect(path.clone(), 1000, 5000, None).await;
         assert_eq!(part.unwrap(), &content[1000..6000]);
         assert_eq!(tracker.sent.load(Ordering::Relaxed), 5000);
 
-        // Same size, other content: the digest check fails before the last chunk.
+        // Changed while being sent (same size, other content): the last chunk is never
+        // produced.
         let mut changed = content.clone();
         changed[10] ^= 1;
-        std::fs::write(&path, &changed).unwrap();
-        let (result, tracker) =
-            collect(path.clone(), 0, content.len() as u64, Some(sha.clone())).await;
+        let tracker = Arc::new(SendTracker::default());
+        let mut stream = Box::pin(file_range_stream(
+            path.clone(),
+            0,
+            content.len() as u64,
+            Some(stamp),
+            Arc::clone(&tracker),
+        ));
+        assert!(stream.next().await.unwrap().is_ok());
+        rewrite(&changed);
+        let mut failed = false;
+        while let Some(chunk) = stream.next().await {
+            if chunk.is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "the change is detected before the last chunk");
+        assert!(matches!(
+            tracker.check_local(Ok::<(), AttemptError>(())),
+            Err(AttemptError::Local { changed: true, .. })
+        ));
+
+        // Changed before the send started: nothing is sent.
+        let (result, tracker) = collect(path.clone(), 0, content.len() as u64, Some(stamp)).await;
         assert!(result.is_err());
+        assert_eq!(tracker.sent.load(Ordering::Relaxed), 0);
         assert!(matches!(
             tracker.check_local(Ok::<(), AttemptError>(())),
             Err(AttemptError::Local { changed: true, .. })
         ));
         // Shorter file.
         std::fs::write(&path, &content[..100]).unwrap();
-        let (result, tracker) = collect(path.clone(), 0, content.len() as u64, Some(sha)).await;
+        let (result, tracker) = collect(path.clone(), 0, content.len() as u64, Some(stamp)).await;
         assert!(result.is_err());
         assert!(tracker.local_error.lock().unwrap().as_ref().unwrap().1);
     }

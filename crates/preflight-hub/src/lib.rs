@@ -24,8 +24,9 @@
 //!    is hashed. Every byte is read from disk at most twice (hash, send). A server that offers
 //!    only Xet is refused with [`UploadErrorKind::UnsupportedTransfer`].
 //! 7. **Checks**: every file must still have the size and mtime it was hashed with; regular files
-//!    are read into the commit and their git sha1 re-checked; a basic PUT re-hashes what it sends
-//!    and aborts before the last byte on a mismatch ([`UploadErrorKind::FileChanged`]).
+//!    are read into the commit and their git sha1 re-checked; a basic PUT checks the open file's
+//!    size and mtime when it starts and before its last chunk, and aborts before the last byte
+//!    on a mismatch ([`UploadErrorKind::FileChanged`]).
 //! 8. **Commit**: NDJSON (`header` with `parentCommit`, `file` base64, `lfsFile`), with
 //!    `?create_pr=1` for a pull request. Nothing to commit means no commit.
 //!

@@ -1,12 +1,12 @@
 //! [`upload`]: plan → repo → preupload → hash + LFS transfers → commit.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
-use tokio::io::AsyncReadExt;
 use tokio::sync::Semaphore;
 
 use crate::api::{PREUPLOAD_CHUNK, PreuploadAnswer, PreuploadFile, RepoLookup};
@@ -22,6 +22,13 @@ use crate::state::{ResumeState, mtime_ns, state_key};
 
 /// Bytes of each file sent to `preupload` as `sample`.
 const SAMPLE_SIZE: usize = 512;
+
+/// Files checked (and regular files read) per blocking task before the commit.
+const RECHECK_BATCH: usize = 64;
+
+/// Files up to this size are hashed inline on the async worker: a blocking-pool round trip
+/// costs more than hashing them.
+const INLINE_HASH_LIMIT: u64 = 1024 * 1024;
 
 /// What to upload, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,14 +357,7 @@ async fn execute(
     // 3. Preupload: which files are LFS, ignored, or already there.
     let mut answers: HashMap<String, PreuploadAnswer> = HashMap::new();
     for chunk in outcome.plan.files.chunks(PREUPLOAD_CHUNK) {
-        let mut files = Vec::with_capacity(chunk.len());
-        for file in chunk {
-            files.push(PreuploadFile {
-                path: file.path_in_repo.clone(),
-                sample: read_sample(file).await?,
-                size: file.size,
-            });
-        }
+        let files = read_samples(chunk).await?;
         let chunk_answers = client
             .preupload(
                 repo_type,
@@ -446,49 +446,32 @@ async fn execute(
     }
 
     // 5. Last checks before committing: nothing changed since hashing.
+    // One blocking task per `RECHECK_BATCH` files: a `tokio::fs` round trip per check and per
+    // read cost more than the reads. Each regular file still gets `FileStarted` before it is
+    // read and `BytesSent` + `FileDone` after.
     let mut commit_operations = Vec::with_capacity(operations.len());
-    for (operation, local, size, mtime) in operations {
-        let metadata = tokio::fs::metadata(&local)
-            .await
-            .map_err(|error| local_io(&local, error))?;
-        let path = match &operation {
-            CommitOperation::File { path, .. } | CommitOperation::Lfs { path, .. } => path.clone(),
-        };
-        if metadata.len() != size || mtime_ns(&metadata) != mtime {
-            return Err(file_changed(&path));
-        }
-        let operation = match operation {
-            CommitOperation::File {
-                path,
-                git_sha1: expected,
-                ..
-            } => {
-                // Regular files are read a second time here, into the commit body.
+    let mut operations = operations.into_iter().peekable();
+    while operations.peek().is_some() {
+        let batch: Vec<_> = operations.by_ref().take(RECHECK_BATCH).collect();
+        for (operation, _, size, _) in &batch {
+            if let CommitOperation::File { path, .. } = operation {
                 progress.on_event(ProgressEvent::FileStarted {
                     path: path.clone(),
-                    bytes: size,
+                    bytes: *size,
                 });
-                let content = tokio::fs::read(&local)
-                    .await
-                    .map_err(|error| local_io(&local, error))?;
-                if git_sha1(&content) != expected {
-                    return Err(file_changed(&path));
-                }
+            }
+        }
+        for (operation, size) in blocking(move || recheck(batch)).await? {
+            if let CommitOperation::File { path, .. } = &operation {
                 progress.on_event(ProgressEvent::BytesSent {
                     path: path.clone(),
                     bytes: size,
                 });
-                done(progress, &path, size, UploadMode::Regular, false);
+                done(progress, path, size, UploadMode::Regular, false);
                 outcome.bytes_sent += size;
-                CommitOperation::File {
-                    path,
-                    content,
-                    git_sha1: expected,
-                }
             }
-            lfs => lfs,
-        };
-        commit_operations.push(operation);
+            commit_operations.push(operation);
+        }
     }
     commit_operations.sort_by(|a, b| operation_path(a).cmp(operation_path(b)));
 
@@ -551,24 +534,82 @@ fn done(progress: &dyn ProgressHandler, path: &str, bytes: u64, mode: UploadMode
     });
 }
 
-async fn read_sample(file: &PlannedFile) -> Result<Vec<u8>, UploadError> {
-    let mut handle = tokio::fs::File::open(&file.local_path)
-        .await
-        .map_err(|error| local_io(&file.local_path, error))?;
-    let mut sample = vec![0_u8; SAMPLE_SIZE];
-    let mut filled = 0;
-    while filled < SAMPLE_SIZE {
-        let read = handle
-            .read(&mut sample[filled..])
-            .await
-            .map_err(|error| local_io(&file.local_path, error))?;
-        if read == 0 {
-            break;
-        }
-        filled += read;
-    }
-    sample.truncate(filled);
+/// The preupload entries of `chunk`: one blocking task reads every file's first
+/// [`SAMPLE_SIZE`] bytes (one `tokio::fs` round trip per file cost more than the reads).
+async fn read_samples(chunk: &[PlannedFile]) -> Result<Vec<PreuploadFile>, UploadError> {
+    let entries: Vec<(PathBuf, String, u64)> = chunk
+        .iter()
+        .map(|file| {
+            (
+                file.local_path.clone(),
+                file.path_in_repo.clone(),
+                file.size,
+            )
+        })
+        .collect();
+    blocking(move || {
+        entries
+            .into_iter()
+            .map(|(local, path, size)| {
+                let sample = read_sample(&local).map_err(|error| local_io(&local, error))?;
+                Ok(PreuploadFile { path, sample, size })
+            })
+            .collect()
+    })
+    .await
+}
+
+fn read_sample(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut sample = Vec::with_capacity(SAMPLE_SIZE);
+    std::fs::File::open(path)?
+        .take(SAMPLE_SIZE as u64)
+        .read_to_end(&mut sample)?;
     Ok(sample)
+}
+
+/// Runs `work` on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, UploadError> + Send + 'static,
+) -> Result<T, UploadError> {
+    tokio::task::spawn_blocking(work).await.map_err(|join| {
+        UploadError::new(UploadErrorKind::LocalIo, "a file-reading task failed").with_source(join)
+    })?
+}
+
+/// Step 5 for every operation at once, on the blocking pool: each file must still have the
+/// size and mtime it was hashed with, and a regular file is read into the commit body and
+/// must still have its git blob id.
+fn recheck(
+    operations: Vec<(CommitOperation, PathBuf, u64, u64)>,
+) -> Result<Vec<(CommitOperation, u64)>, UploadError> {
+    operations
+        .into_iter()
+        .map(|(operation, local, size, mtime)| {
+            let metadata = std::fs::metadata(&local).map_err(|error| local_io(&local, error))?;
+            if metadata.len() != size || mtime_ns(&metadata) != mtime {
+                return Err(file_changed(operation_path(&operation)));
+            }
+            let operation = match operation {
+                CommitOperation::File {
+                    path,
+                    git_sha1: expected,
+                    ..
+                } => {
+                    let content = std::fs::read(&local).map_err(|error| local_io(&local, error))?;
+                    if git_sha1(&content) != expected {
+                        return Err(file_changed(&path));
+                    }
+                    CommitOperation::File {
+                        path,
+                        content,
+                        git_sha1: expected,
+                    }
+                }
+                lfs => lfs,
+            };
+            Ok((operation, size))
+        })
+        .collect()
 }
 
 /// Borrowed context of the per-file pipeline.
@@ -621,6 +662,7 @@ impl Shared<'_> {
             local_path: file.local_path.clone(),
             size: file.size,
             sha256: digest.clone(),
+            mtime,
         };
         let client = self.client;
         let transfer = client
@@ -728,9 +770,13 @@ impl Shared<'_> {
     /// The digest of `file` (from the resume cache when size and mtime are unchanged) and the
     /// mtime it belongs to.
     async fn hash(&self, file: &PlannedFile, kind: HashKind) -> Result<(String, u64), UploadError> {
-        let metadata = tokio::fs::metadata(&file.local_path)
-            .await
-            .map_err(|error| local_io(&file.local_path, error))?;
+        let small = file.size <= INLINE_HASH_LIMIT;
+        let metadata = if small {
+            std::fs::metadata(&file.local_path)
+        } else {
+            tokio::fs::metadata(&file.local_path).await
+        }
+        .map_err(|error| local_io(&file.local_path, error))?;
         if metadata.len() != file.size {
             return Err(file_changed(&file.path_in_repo));
         }
@@ -744,16 +790,22 @@ impl Shared<'_> {
         if let Some(digest) = cached {
             return Ok((digest, mtime));
         }
-        let _permit = self.hash_permits.acquire().await.expect("never closed");
-        let path = file.local_path.clone();
-        let size = file.size;
-        let digest = tokio::task::spawn_blocking(move || hash_file(&path, kind, size))
-            .await
-            .map_err(|join| {
-                UploadError::new(UploadErrorKind::LocalIo, "the hashing task failed")
-                    .with_source(join)
-            })?
-            .map_err(|error| local_io(&file.local_path, error))?;
+        let digest = if small {
+            // Microseconds of work: cheaper here than a permit and a blocking-pool round trip.
+            hash_file(&file.local_path, kind, file.size)
+                .map_err(|error| local_io(&file.local_path, error))?
+        } else {
+            let _permit = self.hash_permits.acquire().await.expect("never closed");
+            let path = file.local_path.clone();
+            let size = file.size;
+            tokio::task::spawn_blocking(move || hash_file(&path, kind, size))
+                .await
+                .map_err(|join| {
+                    UploadError::new(UploadErrorKind::LocalIo, "the hashing task failed")
+                        .with_source(join)
+                })?
+                .map_err(|error| local_io(&file.local_path, error))?
+        };
         self.state.lock().expect("not poisoned").record(
             &file.relative_path,
             file.size,
