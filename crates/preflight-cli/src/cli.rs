@@ -72,6 +72,17 @@ pub struct CheckArgs {
     #[arg(value_enum)]
     pub providers: Vec<ProviderArg>,
 
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
+
+    /// Print machine-readable JSON on stdout instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How the credentials are checked; shared by `check`, `run` and `train`.
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
     /// Also decide whether the HF token may use this repo (NAMESPACE/NAME)
     #[arg(long, value_name = "NS/NAME")]
     pub repo: Option<String>,
@@ -80,15 +91,11 @@ pub struct CheckArgs {
     #[arg(long, value_name = "TYPE", default_value = "model")]
     pub repo_type: String,
 
-    /// What the token must be allowed to do with --repo
+    /// What the HF token must be allowed to do with --repo
     #[arg(long, value_enum, default_value_t = NeedArg::Write)]
     pub need: NeedArg,
 
-    /// Print machine-readable JSON on stdout instead of the table
-    #[arg(long)]
-    pub json: bool,
-
-    /// Deadline for the Hub check, e.g. 5s, 800ms [env: PREFLIGHT_TIMEOUT]
+    /// Deadline for the Hub check, e.g. 5s, 800ms [env: PREFLIGHT_TIMEOUT] [default: 5s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
 
@@ -96,11 +103,12 @@ pub struct CheckArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
-    /// The `modal` executable [default: found on PATH]
+    /// The `modal` executable [default: for `run`, the command itself when it is `modal`; else
+    /// found on PATH]
     #[arg(long, value_name = "PATH")]
     pub modal_cli: Option<std::path::PathBuf>,
 
-    /// Deadline for `modal token info` [env: PREFLIGHT_MODAL_TIMEOUT]
+    /// Deadline for `modal token info` [env: PREFLIGHT_MODAL_TIMEOUT] [default: 10s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub modal_timeout: Option<Duration>,
 }

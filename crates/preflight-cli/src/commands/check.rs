@@ -6,15 +6,12 @@
 //! Hugging Face "missing" code: a pre-flight that checked nothing must not pass.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use preflight_auth::{
-    AuthValidator, Env, HfOptions, OsEnv, Provider, RepoTarget, Secret, TokenValidationResult,
-};
+use preflight_auth::{Env, OsEnv, Provider, Secret, TokenValidationResult};
 use preflight_errors::{Code, ExitStatus};
-use preflight_retry::RetryConfig;
 
-use crate::cli::{CheckArgs, ProviderArg, parse_duration};
+use super::credentials::build_validator;
+use crate::cli::{CheckArgs, ProviderArg};
 use crate::{github, render};
 
 pub async fn run(args: &CheckArgs) -> u8 {
@@ -33,7 +30,7 @@ pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
         print!("{}", github::mask_commands(&secrets));
     }
 
-    let validator = match build_validator(args, env.clone()) {
+    let validator = match build_validator(&args.credentials, env.clone(), None) {
         Ok(validator) => validator,
         Err((code, message, hint)) => {
             if in_actions {
@@ -88,67 +85,6 @@ pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
     status
 }
 
-fn build_validator(
-    args: &CheckArgs,
-    env: Arc<dyn Env>,
-) -> Result<AuthValidator, (Code, String, String)> {
-    let target = match &args.repo {
-        Some(repo) => Some(
-            RepoTarget::parse(repo, &args.repo_type, args.need.as_str()).map_err(|error| {
-                (
-                    Code::Pf009,
-                    error.to_string(),
-                    "pass --repo NAMESPACE/NAME exactly as in the repo's URL, and --repo-type model, dataset or space".to_owned(),
-                )
-            })?,
-        ),
-        None => None,
-    };
-    let timeout = match args.timeout {
-        Some(timeout) => timeout,
-        None => env_duration(&*env, "PREFLIGHT_TIMEOUT")?.unwrap_or(Duration::from_secs(5)),
-    };
-    let retry = RetryConfig::from_env(|key| env.var(key)).map_err(|error| {
-        (
-            Code::Pf009,
-            error.to_string(),
-            "fix or unset the PREFLIGHT_RETRY_* variable named above".to_owned(),
-        )
-    })?;
-    let hf = HfOptions {
-        endpoint: args.endpoint.clone(),
-        timeout,
-        target,
-        retry,
-        ..HfOptions::default()
-    };
-    let mut modal = preflight_auth::ModalOptions::default();
-    if let Some(path) = &args.modal_cli {
-        modal.cli_path = Some(path.clone());
-    }
-    if let Some(timeout) = args.modal_timeout {
-        modal.timeout = timeout;
-    } else if let Some(timeout) = env_duration(&*env, "PREFLIGHT_MODAL_TIMEOUT")? {
-        modal.timeout = timeout;
-    }
-    Ok(AuthValidator::new(env)
-        .with_hf_options(hf)
-        .with_modal_options(modal))
-}
-
-fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>, (Code, String, String)> {
-    match env.var(key).filter(|value| !value.trim().is_empty()) {
-        None => Ok(None),
-        Some(value) => parse_duration(&value).map(Some).map_err(|error| {
-            (
-                Code::Pf009,
-                format!("{key}: {error}"),
-                format!("set {key} to a duration such as 5s or 800ms, or unset it"),
-            )
-        }),
-    }
-}
-
 /// Every credential value discovery can see, so it can be masked in CI logs and scrubbed
 /// from our own output before anything is printed.
 fn discovered_secrets(env: &dyn Env) -> Vec<Secret> {
@@ -165,7 +101,9 @@ fn is_required(args: &CheckArgs, result: &TokenValidationResult) -> bool {
         Provider::Hf => args.providers.contains(&ProviderArg::Hf),
         Provider::Modal => args.providers.contains(&ProviderArg::Modal),
     };
-    named || result.configured || (result.provider == Provider::Hf && args.repo.is_some())
+    named
+        || result.configured
+        || (result.provider == Provider::Hf && args.credentials.repo.is_some())
 }
 
 /// The exit status: the first required failure's code decides; with nothing configured at

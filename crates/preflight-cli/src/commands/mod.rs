@@ -2,6 +2,7 @@
 
 mod check;
 mod completions;
+mod credentials;
 mod demo;
 mod explain;
 pub(crate) mod run;

@@ -11,13 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use preflight_auth::{
-    AuthValidator, Env, HfOptions, ModalOptions, OsEnv, Provider, RepoTarget, TokenValidationResult,
-};
+use preflight_auth::{Env, OsEnv, Provider, TokenValidationResult};
 use preflight_errors::{Code, ExitStatus};
 use preflight_launch::{CheckSummary, LaunchError, LaunchSpec, Requirements};
 
-use crate::cli::{NeedArg, ProviderArg, parse_duration};
+use super::credentials::{UsageError, build_validator};
+use crate::cli::{CredentialArgs, ProviderArg, parse_duration};
 use crate::render;
 
 /// Hidden, for tests only: a grace period in milliseconds that may be shorter than 10 s.
@@ -26,39 +25,13 @@ const TEST_GRACE_ENV: &str = "PREFLIGHT_TEST_KILL_GRACE_MS";
 /// Options shared by `run` and `train`.
 #[derive(Debug, Args)]
 pub struct LaunchArgs {
-    /// The Hugging Face repo the job writes to; checks the HF token may --need it
-    #[arg(long, value_name = "NS/NAME")]
-    pub repo: Option<String>,
-
-    /// Type of --repo
-    #[arg(long, value_name = "TYPE", default_value = "model")]
-    pub repo_type: String,
-
-    /// What the HF token must be allowed to do with --repo
-    #[arg(long, value_enum, default_value_t = NeedArg::Write)]
-    pub need: NeedArg,
+    #[command(flatten)]
+    pub credentials: CredentialArgs,
 
     /// After the first interrupt, how long the command may take to stop before it is killed;
     /// more than 10s [env: PREFLIGHT_KILL_GRACE] [default: 30s]
     #[arg(long, value_parser = parse_grace, value_name = "DURATION")]
     pub kill_grace: Option<Duration>,
-
-    /// Deadline for the Hub check, e.g. 5s [env: PREFLIGHT_TIMEOUT] [default: 5s]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub timeout: Option<Duration>,
-
-    /// Hub base URL [env: HF_ENDPOINT] [default: https://huggingface.co]
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-
-    /// The `modal` executable used for the Modal check [default: the command itself when it
-    /// is `modal`, else found on PATH]
-    #[arg(long, value_name = "PATH")]
-    pub modal_cli: Option<std::path::PathBuf>,
-
-    /// Deadline for `modal token info` [env: PREFLIGHT_MODAL_TIMEOUT] [default: 10s]
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
-    pub modal_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +85,7 @@ pub async fn run(args: &RunArgs) -> u8 {
 pub async fn train(args: &TrainArgs) -> u8 {
     let program = args
         .launch
+        .credentials
         .modal_cli
         .clone()
         .map_or_else(|| OsString::from("modal"), OsString::from);
@@ -145,22 +119,13 @@ async fn launch_after_checks(
         rest,
         require_modal,
         require_hf,
-        options.repo.is_some(),
+        options.credentials.repo.is_some(),
     );
     for secret in discovered_secrets(&*env) {
         preflight_log::register_secret(&secret);
     }
 
-    let results = match checks(
-        &*env,
-        env.clone(),
-        options,
-        &requirements,
-        program,
-        &resolved,
-    )
-    .await
-    {
+    let results = match checks(env.clone(), options, &requirements, program, &resolved).await {
         Ok(results) => results,
         Err((code, message, hint)) => {
             eprint!("{}", render::error_block(code, &message, &hint));
@@ -229,57 +194,18 @@ async fn launch_after_checks(
 
 /// Runs the required checks: `[hf, modal]` order, as `check` does.
 async fn checks(
-    env: &dyn Env,
-    shared: Arc<dyn Env>,
+    env: Arc<dyn Env>,
     options: &LaunchArgs,
     requirements: &Requirements,
     program: &OsStr,
     resolved: &std::path::Path,
-) -> Result<Vec<TokenValidationResult>, (Code, String, String)> {
+) -> Result<Vec<TokenValidationResult>, UsageError> {
     if !requirements.modal && !requirements.hf {
         return Ok(Vec::new());
     }
-    let target = match &options.repo {
-        Some(repo) => Some(
-            RepoTarget::parse(repo, &options.repo_type, options.need.as_str()).map_err(
-                |error| {
-                    (
-                        Code::Pf009,
-                        error.to_string(),
-                        "pass --repo NAMESPACE/NAME exactly as in the repo's URL, and --repo-type model, dataset or space".to_owned(),
-                    )
-                },
-            )?,
-        ),
-        None => None,
-    };
-    let timeout = match options.timeout {
-        Some(timeout) => timeout,
-        None => env_duration(env, "PREFLIGHT_TIMEOUT")?.unwrap_or(Duration::from_secs(5)),
-    };
-    let hf = HfOptions {
-        endpoint: options.endpoint.clone(),
-        timeout,
-        target,
-        ..HfOptions::default()
-    };
-    let mut modal = ModalOptions {
-        cli_path: match &options.modal_cli {
-            Some(path) => Some(path.clone()),
-            // Check with the very `modal` that will run the job.
-            None if preflight_launch::invokes_modal(program, &[]) => Some(resolved.to_owned()),
-            None => None,
-        },
-        ..ModalOptions::default()
-    };
-    if let Some(timeout) = options.modal_timeout {
-        modal.timeout = timeout;
-    } else if let Some(timeout) = env_duration(env, "PREFLIGHT_MODAL_TIMEOUT")? {
-        modal.timeout = timeout;
-    }
-    let validator = AuthValidator::new(shared)
-        .with_hf_options(hf)
-        .with_modal_options(modal);
+    // Check with the very `modal` that will run the job.
+    let modal_default = preflight_launch::invokes_modal(program, &[]).then(|| resolved.to_owned());
+    let validator = build_validator(&options.credentials, env, modal_default)?;
     Ok(match (requirements.hf, requirements.modal) {
         (true, true) => validator.validate_all_tokens().await,
         (true, false) => vec![validator.validate_hf_token().await],
@@ -312,19 +238,6 @@ fn kill_grace(env: &dyn Env, options: &LaunchArgs) -> Result<Grace, String> {
             .map(Grace::Checked)
             .map_err(|error| format!("PREFLIGHT_KILL_GRACE: {error}")),
         None => Ok(Grace::Default),
-    }
-}
-
-fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>, (Code, String, String)> {
-    match env.var(key).filter(|value| !value.trim().is_empty()) {
-        None => Ok(None),
-        Some(value) => parse_duration(&value).map(Some).map_err(|error| {
-            (
-                Code::Pf009,
-                format!("{key}: {error}"),
-                format!("set {key} to a duration such as 5s or 800ms, or unset it"),
-            )
-        }),
     }
 }
 
@@ -406,7 +319,7 @@ fn setup_steps(result: &TokenValidationResult, options: &LaunchArgs) -> String {
             let _ = writeln!(text, "  Then confirm with: preflight check modal");
         }
         Provider::Hf => {
-            let repo = options.repo.as_deref().unwrap_or("NS/NAME");
+            let repo = options.credentials.repo.as_deref().unwrap_or("NS/NAME");
             let _ = writeln!(text, "To set up the Hugging Face token, do one of:");
             let _ = writeln!(
                 text,
@@ -419,7 +332,7 @@ fn setup_steps(result: &TokenValidationResult, options: &LaunchArgs) -> String {
             let _ = writeln!(
                 text,
                 "  Then confirm with: preflight check hf --repo {repo} --need {}",
-                options.need.as_str()
+                options.credentials.need.as_str()
             );
         }
     }

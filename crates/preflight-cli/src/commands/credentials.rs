@@ -1,0 +1,80 @@
+//! Turning the shared credential flags into an [`AuthValidator`], for `check`, `run` and
+//! `train` alike, so the three commands cannot drift apart.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use preflight_auth::{AuthValidator, Env, HfOptions, ModalOptions, RepoTarget};
+use preflight_errors::Code;
+use preflight_retry::RetryConfig;
+
+use crate::cli::{CredentialArgs, parse_duration};
+
+/// A usage problem: the code, what was wrong, and what to do.
+pub(crate) type UsageError = (Code, String, String);
+
+/// The validator the flags describe. `modal_cli_default` is used when `--modal-cli` is not
+/// given (`run` passes the `modal` that will run the job, so the check uses the same one).
+pub(crate) fn build_validator(
+    args: &CredentialArgs,
+    env: Arc<dyn Env>,
+    modal_cli_default: Option<PathBuf>,
+) -> Result<AuthValidator, UsageError> {
+    let target = match &args.repo {
+        Some(repo) => Some(
+            RepoTarget::parse(repo, &args.repo_type, args.need.as_str()).map_err(|error| {
+                (
+                    Code::Pf009,
+                    error.to_string(),
+                    "pass --repo NAMESPACE/NAME exactly as in the repo's URL, and --repo-type model, dataset or space".to_owned(),
+                )
+            })?,
+        ),
+        None => None,
+    };
+    let timeout = match args.timeout {
+        Some(timeout) => timeout,
+        None => env_duration(&*env, "PREFLIGHT_TIMEOUT")?.unwrap_or(Duration::from_secs(5)),
+    };
+    let retry = RetryConfig::from_env(|key| env.var(key)).map_err(|error| {
+        (
+            Code::Pf009,
+            error.to_string(),
+            "fix or unset the PREFLIGHT_RETRY_* variable named above".to_owned(),
+        )
+    })?;
+    let hf = HfOptions {
+        endpoint: args.endpoint.clone(),
+        timeout,
+        target,
+        retry,
+        ..HfOptions::default()
+    };
+    let mut modal = ModalOptions {
+        cli_path: args.modal_cli.clone().or(modal_cli_default),
+        ..ModalOptions::default()
+    };
+    if let Some(timeout) = args.modal_timeout {
+        modal.timeout = timeout;
+    } else if let Some(timeout) = env_duration(&*env, "PREFLIGHT_MODAL_TIMEOUT")? {
+        modal.timeout = timeout;
+    }
+    Ok(AuthValidator::new(env)
+        .with_hf_options(hf)
+        .with_modal_options(modal))
+}
+
+/// A duration from the environment; unset or empty is `None`, garbage is a usage error.
+pub(crate) fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>, UsageError> {
+    match env.var(key).filter(|value| !value.trim().is_empty()) {
+        None => Ok(None),
+        Some(value) => parse_duration(&value).map(Some).map_err(|error| {
+            (
+                Code::Pf009,
+                format!("{key}: {error}"),
+                format!("set {key} to a duration such as 5s or 800ms, or unset it"),
+            )
+        }),
+    }
+}
