@@ -67,7 +67,7 @@ pub use plan::{
     DEFAULT_IGNORE_PATTERNS, PlanError, PlannedFile, UploadPlan, plan_upload, validate_path_in_repo,
 };
 pub use progress::{NoProgress, ProgressEvent, ProgressHandler, UploadMode};
-pub use repo::{ParseRepoTypeError, RepoType};
+pub use repo::RepoType;
 pub use upload::{UploadOutcome, UploadRequest, upload};
 
 mod api;

@@ -20,11 +20,13 @@ use serde::Serialize;
 /// Longest namespace or name the Hub accepts.
 pub const MAX_PART_LEN: usize = 96;
 
-/// A repository type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// A repository type. API paths use the plural (`models`); git, LFS and `resolve` URLs use
+/// a prefix that is empty for models (hf-hub-protocol.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoType {
-    /// A model repo.
+    /// A model repo (the default).
+    #[default]
     Model,
     /// A dataset repo.
     Dataset,
@@ -42,16 +44,42 @@ impl RepoType {
         }
     }
 
-    /// Parses `model`, `dataset` or `space` (any case).
+    /// The API path segment: `models`, `datasets` or `spaces`.
+    pub fn api_segment(self) -> &'static str {
+        match self {
+            RepoType::Model => "models",
+            RepoType::Dataset => "datasets",
+            RepoType::Space => "spaces",
+        }
+    }
+
+    /// The prefix of git, LFS and `resolve` URLs: `""`, `datasets/` or `spaces/`.
+    pub fn url_prefix(self) -> &'static str {
+        match self {
+            RepoType::Model => "",
+            RepoType::Dataset => "datasets/",
+            RepoType::Space => "spaces/",
+        }
+    }
+
+    /// Parses `model`, `dataset` or `space` (any case; the plurals too).
     pub fn parse(text: &str) -> Result<RepoType, RepoTargetError> {
-        match text.to_ascii_lowercase().as_str() {
-            "model" => Ok(RepoType::Model),
-            "dataset" => Ok(RepoType::Dataset),
-            "space" => Ok(RepoType::Space),
+        match text.trim().to_ascii_lowercase().as_str() {
+            "model" | "models" => Ok(RepoType::Model),
+            "dataset" | "datasets" => Ok(RepoType::Dataset),
+            "space" | "spaces" => Ok(RepoType::Space),
             _ => Err(RepoTargetError::new(format!(
                 "repo type `{text}` is not one of model, dataset, space"
             ))),
         }
+    }
+}
+
+impl std::str::FromStr for RepoType {
+    type Err = RepoTargetError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        RepoType::parse(text)
     }
 }
 
