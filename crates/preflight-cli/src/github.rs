@@ -29,6 +29,15 @@ pub fn mask_commands(secrets: &[&Secret]) -> String {
     text
 }
 
+/// One `::error` annotation, escaped and redacted.
+pub fn error_annotation(title: &str, message: &str) -> String {
+    format!(
+        "::error title={}::{}\n",
+        escape_property(title),
+        escape_data(&preflight_log::redact(message))
+    )
+}
+
 /// `::error` / `::warning` annotations for the results.
 pub fn annotations(results: &[TokenValidationResult]) -> String {
     let mut text = String::new();

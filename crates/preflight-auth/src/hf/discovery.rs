@@ -634,7 +634,6 @@ fn parse_unix_seconds(raw: &str) -> Option<i64> {
 }
 
 /// One INI section with `DEFAULT` values folded in.
-#[derive(Debug)]
 struct IniSection {
     name: String,
     entries: Vec<(String, String)>,

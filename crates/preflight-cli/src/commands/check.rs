@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use preflight_auth::{Env, OsEnv, Provider, Secret, TokenValidationResult};
+use preflight_auth::{Env, OsEnv, Provider, TokenValidationResult};
 use preflight_errors::{Code, ExitStatus};
 
-use super::credentials::build_validator;
+use super::credentials::{build_validator, protect_secrets};
 use crate::cli::{CheckArgs, ProviderArg};
 use crate::{github, render};
 
@@ -20,21 +20,13 @@ pub async fn run(args: &CheckArgs) -> u8 {
 }
 
 pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
-    let in_actions = github::active(&*env);
-    let discovered = discovered_secrets(&*env);
-    for secret in &discovered {
-        preflight_log::register_secret(secret.expose());
-    }
-    if in_actions {
-        let secrets: Vec<&Secret> = discovered.iter().collect();
-        print!("{}", github::mask_commands(&secrets));
-    }
+    let in_actions = protect_secrets(&*env, |masks| print!("{masks}"));
 
     let validator = match build_validator(&args.credentials, env.clone(), None) {
         Ok(validator) => validator,
         Err((code, message, hint)) => {
             if in_actions {
-                println!("::error title={code}::{message}");
+                print!("{}", github::error_annotation(code.as_str(), &message));
             }
             eprint!("{}", render::error_block(code, &message, &hint));
             return code.exit_status().code();
@@ -83,17 +75,6 @@ pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
         }
     }
     status
-}
-
-/// Every credential value discovery can see, so it can be masked in CI logs and scrubbed
-/// from our own output before anything is printed.
-fn discovered_secrets(env: &dyn Env) -> Vec<Secret> {
-    let mut secrets = Vec::new();
-    if let Some(token) = preflight_auth::discover_hf_token(env).token {
-        secrets.push(token);
-    }
-    secrets.extend(preflight_auth::discover_modal_secrets(env));
-    secrets
 }
 
 fn is_required(args: &CheckArgs, result: &TokenValidationResult) -> bool {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use preflight_auth::{AuthValidator, Env, HfOptions, ModalOptions, RepoTarget};
+use preflight_auth::{AuthValidator, Env, HfOptions, ModalOptions, RepoTarget, Secret, vars};
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
 
@@ -77,4 +77,37 @@ pub(crate) fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>,
             )
         }),
     }
+}
+
+/// Every credential value discovery can see is registered with the redactor and, under
+/// GitHub Actions, declared with `::add-mask::` through `emit` before anything else is
+/// printed. Returns whether GitHub Actions output is active.
+pub(crate) fn protect_secrets(env: &dyn Env, emit: impl FnOnce(&str)) -> bool {
+    let mut secrets: Vec<Secret> = Vec::new();
+    // The token in use, one withheld by HF_HUB_DISABLE_IMPLICIT_TOKEN, and a legacy variable
+    // shadowed by HF_TOKEN: all are real credentials this process can see.
+    if let Some(token) = preflight_auth::discover_hf_token(env).found_token() {
+        secrets.push(token.clone());
+    }
+    for key in [vars::HF_TOKEN, vars::HUGGING_FACE_HUB_TOKEN] {
+        if let Some(value) = env.var(key) {
+            let cleaned = preflight_auth::hf::clean_token(&value);
+            if !cleaned.is_empty() {
+                secrets.push(Secret::new(cleaned));
+            }
+        }
+    }
+    secrets.extend(preflight_auth::discover_modal_secrets(env));
+    // The token in use usually also stands in its variable: declare each value once.
+    let mut seen = std::collections::HashSet::new();
+    secrets.retain(|secret| seen.insert(secret.expose().to_owned()));
+    for secret in &secrets {
+        preflight_log::register_secret(secret.expose());
+    }
+    let in_actions = crate::github::active(env);
+    if in_actions {
+        let refs: Vec<&Secret> = secrets.iter().collect();
+        emit(&crate::github::mask_commands(&refs));
+    }
+    in_actions
 }

@@ -26,15 +26,10 @@ pub async fn run(auth_log_flag: Option<&str>) -> u8 {
         }
     };
     let default_log = workdir.path().join("auth.log");
-    let log_path = auth_log_flag
-        .map(str::to_owned)
-        .or_else(|| {
-            std::env::var("PREFLIGHT_AUTH_LOG")
-                .ok()
-                .filter(|value| !value.is_empty())
-        })
-        .unwrap_or_else(|| default_log.display().to_string());
-    let guard = super::start_logging(Some(&log_path), None);
+    // The flag and PREFLIGHT_AUTH_LOG still win (`off` included); only the default moves
+    // into the demo's scratch directory.
+    let guard = super::start_logging(auth_log_flag, Some(&default_log.display().to_string()));
+    let log_path = guard.path().map(std::path::Path::to_path_buf);
 
     let good = demo_token();
     let revoked = demo_token();
@@ -115,10 +110,15 @@ pub async fn run(auth_log_flag: Option<&str>) -> u8 {
     drop(emulator);
     drop(guard);
 
-    println!("── The auth log ({log_path}) ──");
-    match std::fs::read_to_string(&log_path) {
-        Ok(text) => print!("{text}"),
-        Err(error) => println!("(could not read the auth log: {error})"),
+    match &log_path {
+        Some(path) => {
+            println!("── The auth log ({}) ──", path.display());
+            match std::fs::read_to_string(path) {
+                Ok(text) => print!("{text}"),
+                Err(error) => println!("(could not read the auth log: {error})"),
+            }
+        }
+        None => println!("── The auth log is off (--auth-log off or PREFLIGHT_AUTH_LOG=off) ──"),
     }
     println!(
         "\nNo token value appears above: tokens are masked to their prefix and last 4 characters."

@@ -15,7 +15,7 @@ use preflight_auth::{Env, OsEnv, Provider, TokenValidationResult};
 use preflight_errors::{Code, ExitStatus};
 use preflight_launch::{CheckSummary, LaunchError, LaunchSpec, Requirements};
 
-use super::credentials::{UsageError, build_validator};
+use super::credentials::{UsageError, build_validator, protect_secrets};
 use crate::cli::{CredentialArgs, ProviderArg, parse_duration};
 use crate::render;
 
@@ -121,9 +121,8 @@ async fn launch_after_checks(
         require_hf,
         options.credentials.repo.is_some(),
     );
-    for secret in discovered_secrets(&*env) {
-        preflight_log::register_secret(&secret);
-    }
+    // stdout belongs to the child; workflow commands are read from stderr too.
+    protect_secrets(&*env, |masks| eprint!("{masks}"));
 
     let results = match checks(env.clone(), options, &requirements, program, &resolved).await {
         Ok(results) => results,
@@ -264,17 +263,6 @@ fn launch_failed(name: &str, error: &LaunchError) -> u8 {
 }
 
 /// Every credential value discovery can see, so our own output can be scrubbed of it.
-fn discovered_secrets(env: &dyn Env) -> Vec<String> {
-    let mut secrets = Vec::new();
-    if let Some(token) = preflight_auth::discover_hf_token(env).token {
-        secrets.push(token.expose().to_owned());
-    }
-    for secret in preflight_auth::discover_modal_secrets(env) {
-        secrets.push(secret.expose().to_owned());
-    }
-    secrets
-}
-
 /// What the log may say about a passed check: provider, masked token, identity.
 fn summary(result: &TokenValidationResult) -> CheckSummary {
     let identity =

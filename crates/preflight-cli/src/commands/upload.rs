@@ -17,6 +17,7 @@ use preflight_errors::{Code, ExitStatus};
 use preflight_hub::{HubClient, ProgressEvent, ProgressHandler, RepoType, UploadRequest};
 use preflight_retry::{RetryConfig, RetryManager};
 
+use super::credentials::{env_duration, protect_secrets};
 use crate::cli::parse_duration;
 use crate::{github, render};
 
@@ -92,14 +93,8 @@ pub struct UploadArgs {
 
 pub async fn run(args: &UploadArgs) -> u8 {
     let env: Arc<dyn Env> = Arc::new(OsEnv);
-    let in_actions = github::active(&*env);
+    let in_actions = protect_secrets(&*env, |masks| print!("{masks}"));
     let discovery = preflight_auth::discover_hf_token(&*env);
-    if let Some(token) = &discovery.token {
-        preflight_log::register_secret(token.expose());
-        if in_actions {
-            print!("{}", github::mask_commands(&[token]));
-        }
-    }
 
     let target = match RepoTarget::parse(&args.repo, &args.repo_type, "write") {
         Ok(target) => target,
@@ -137,13 +132,13 @@ pub async fn run(args: &UploadArgs) -> u8 {
     if let Some(deadline) = args.retry_deadline {
         retry = retry.with_deadline(Some(deadline));
     }
-    let timeout = args
-        .timeout
-        .or_else(|| {
-            env.var("PREFLIGHT_TIMEOUT")
-                .and_then(|value| parse_duration(&value).ok())
-        })
-        .unwrap_or(Duration::from_secs(5));
+    let timeout = match args.timeout {
+        Some(timeout) => timeout,
+        None => match env_duration(&*env, "PREFLIGHT_TIMEOUT") {
+            Ok(timeout) => timeout.unwrap_or(Duration::from_secs(5)),
+            Err((code, message, hint)) => return fail(code, &message, &hint),
+        },
+    };
 
     // 1. The pre-flight: one whoami, and the write-permission verdict.
     let options = HfOptions {
@@ -166,10 +161,8 @@ pub async fn run(args: &UploadArgs) -> u8 {
             eprint!("{block}");
         }
         if args.json {
-            println!(
-                "{}",
-                serde_json::json!({"event": "preflight_failed", "result": check})
-            );
+            let event = serde_json::json!({"event": "preflight_failed", "result": check});
+            println!("{}", preflight_log::redact(&event.to_string()));
         }
         return check
             .code
@@ -307,16 +300,14 @@ pub async fn run(args: &UploadArgs) -> u8 {
                 source = cause.source();
             }
             if in_actions {
-                println!(
-                    "::error title={code} upload failed::{}",
-                    preflight_log::redact(&error.to_string())
+                print!(
+                    "{}",
+                    github::error_annotation(&format!("{code} upload failed"), &error.to_string())
                 );
             }
             if args.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"event": "failed", "code": code, "message": preflight_log::redact(&message), "hint": error.hint()})
-                );
+                let event = serde_json::json!({"event": "failed", "code": code, "message": message, "hint": error.hint()});
+                println!("{}", preflight_log::redact(&event.to_string()));
             }
             eprint!("{}", render::error_block(code, &message, &error.hint()));
             code.exit_status().code()
