@@ -45,7 +45,8 @@ pub(crate) enum CommitOperation {
 }
 
 impl CommitOperation {
-    fn path(&self) -> &str {
+    /// The file's path in the repository.
+    pub(crate) fn path(&self) -> &str {
         match self {
             CommitOperation::File { path, .. } | CommitOperation::Lfs { path, .. } => path,
         }

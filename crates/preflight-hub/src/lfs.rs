@@ -541,7 +541,7 @@ fn file_range_stream(
             // The whole object was read: it must not have grown, nor changed size or mtime.
             let mut probe = [0_u8; 1];
             let file = state.file.as_mut().expect("opened above");
-            if matches!(file.read(&mut probe).await, Ok(n) if n > 0) && state.stamp.is_some() {
+            if state.stamp.is_some() && matches!(file.read(&mut probe).await, Ok(n) if n > 0) {
                 let error = size_changed(state.length, state.length + 1);
                 return Err(fail(
                     &state,

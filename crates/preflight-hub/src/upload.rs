@@ -473,7 +473,7 @@ async fn execute(
             commit_operations.push(operation);
         }
     }
-    commit_operations.sort_by(|a, b| operation_path(a).cmp(operation_path(b)));
+    commit_operations.sort_by(|a, b| a.path().cmp(b.path()));
 
     // 6. The commit.
     progress.on_event(ProgressEvent::Committing {
@@ -509,12 +509,6 @@ async fn execute(
     outcome.commit_url = Some(commit.url);
     outcome.pull_request_url = commit.pull_request_url;
     Ok(())
-}
-
-fn operation_path(operation: &CommitOperation) -> &str {
-    match operation {
-        CommitOperation::File { path, .. } | CommitOperation::Lfs { path, .. } => path,
-    }
 }
 
 fn done(progress: &dyn ProgressHandler, path: &str, bytes: u64, mode: UploadMode, skipped: bool) {
@@ -587,7 +581,7 @@ fn recheck(
         .map(|(operation, local, size, mtime)| {
             let metadata = std::fs::metadata(&local).map_err(|error| local_io(&local, error))?;
             if metadata.len() != size || mtime_ns(&metadata) != mtime {
-                return Err(file_changed(operation_path(&operation)));
+                return Err(file_changed(operation.path()));
             }
             let operation = match operation {
                 CommitOperation::File {
