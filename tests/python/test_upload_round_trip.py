@@ -83,7 +83,9 @@ def official(env: dict, command: str, **args) -> dict:
 
 def preflight(preflight_bin: str, env: dict, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run([preflight_bin, *args], env=env, capture_output=True, text=True, timeout=120)
-    for stream in (result.stdout, result.stderr):
+    log = Path(env["PREFLIGHT_AUTH_LOG"])
+    assert log.exists(), "the auth log was written"
+    for stream in (result.stdout, result.stderr, log.read_text()):
         assert TOKEN not in stream
     return result
 

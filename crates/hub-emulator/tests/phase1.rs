@@ -380,6 +380,8 @@ fn binary_prints_url_on_port_zero() {
     .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hub-emulator"))
         .args(["--addr", "127.0.0.1:0", "--token", "hf_cli=erin:write"])
+        // Default logging, so the leak check below reads real request lines.
+        .env_remove("RUST_LOG")
         .arg("--tokens")
         .arg(&tokens_file)
         .args(["--fault", "GET /api/whoami-v2 status=503 times=1"])
@@ -443,6 +445,10 @@ fn binary_prints_url_on_port_zero() {
     assert_eq!(res.0, 503);
     assert_eq!(res.1["name"], "erin");
     assert_eq!(res.2["name"], "dave");
+    assert!(
+        stderr.contains("/api/whoami-v2"),
+        "requests are logged: {stderr}"
+    );
     assert!(
         !stderr.contains("hf_cli") && !stderr.contains("hf_file"),
         "{stderr}"

@@ -43,6 +43,10 @@ fn actions_mode_masks_annotates_and_summarises() {
             );
         }
         let log = sandbox.log();
+        assert!(
+            log.contains("\"token_validated\""),
+            "the auth log was written: {log}"
+        );
         assert!(!log.contains(token), "token in the auth log");
     }
     let summary = std::fs::read_to_string(summary).expect("summary written");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Sandbox, WRITE_TOKEN, assert_no_token, emulator, run};
+use crate::support::{READ_TOKEN, Sandbox, WRITE_TOKEN, assert_no_token, emulator, run};
 
 const TOKEN_ID: &str = "ak-StubTokenId00000000";
 const TOKEN_SECRET: &str = "as-StubTokenSecret0000";
@@ -324,6 +324,27 @@ fn repo_requires_a_write_capable_hf_token_before_the_job_starts() {
         result.stderr
     );
     assert!(!result.stdout.contains("job"));
+
+    // A valid read-only token: forbidden to write, so the job never starts.
+    let result = run(stub
+        .command()
+        .env("HF_ENDPOINT", hub.url())
+        .env("HF_TOKEN", READ_TOKEN)
+        .args([
+            "run",
+            "--repo",
+            "acme/dit",
+            "--",
+            "python3",
+            "-c",
+            "print('job')",
+        ]));
+    assert_eq!(result.code, 13, "{}", result.stderr);
+    assert!(result.stderr.contains("error[PF005]"), "{}", result.stderr);
+    assert!(!result.stdout.contains("job"));
+    let log = stub.sandbox.log();
+    assert!(log.contains("\"token_validated\""), "{log}");
+    assert_no_token(&result, &log);
 
     // A write token: the job runs and its stdout is its own.
     let result = run(stub

@@ -10,6 +10,23 @@ use crate::support::{
     READ_TOKEN, REVOKED_TOKEN, Sandbox, WRITE_TOKEN, assert_no_token, emulator, run, write_file,
 };
 
+/// `preflight upload PATH` against `hub` with `token`, resume state inside the sandbox.
+fn upload(
+    sandbox: &Sandbox,
+    hub: &hub_emulator::BackgroundEmulator,
+    token: &str,
+    path: &std::path::Path,
+) -> std::process::Command {
+    let mut command = sandbox.command();
+    command
+        .arg("upload")
+        .arg(path)
+        .env("HF_TOKEN", token)
+        .env("HF_ENDPOINT", hub.url())
+        .env("PREFLIGHT_STATE_DIR", sandbox.dir.path().join("state"));
+    command
+}
+
 fn folder(sandbox: &Sandbox, files: usize, lfs_size: usize) -> std::path::PathBuf {
     let root = sandbox.dir.path().join("checkpoints");
     write_file(
@@ -41,13 +58,7 @@ fn a_rejected_or_read_only_token_stops_after_the_one_whoami() {
     ] {
         hub.clear_requests();
         let started = Instant::now();
-        let result = run(sandbox
-            .command()
-            .arg("upload")
-            .arg(&path)
-            .args(["--repo", "alice/dit"])
-            .env("HF_TOKEN", token)
-            .env("HF_ENDPOINT", hub.url()));
+        let result = run(upload(&sandbox, &hub, token, &path).args(["--repo", "alice/dit"]));
         assert_eq!(result.code, code, "{}", result.stderr);
         assert!(
             started.elapsed() < Duration::from_secs(5),
@@ -81,14 +92,12 @@ fn upload_retries_a_flaky_route_and_logs_each_retry() {
         },
         Times::Next(2),
     ));
-    let result = run(sandbox
-        .command()
-        .arg("upload")
-        .arg(&path)
-        .args(["--repo", "alice/dit", "--message", "first checkpoints"])
-        .env("HF_TOKEN", WRITE_TOKEN)
-        .env("HF_ENDPOINT", hub.url())
-        .env("PREFLIGHT_STATE_DIR", sandbox.dir.path().join("state")));
+    let result = run(upload(&sandbox, &hub, WRITE_TOKEN, &path).args([
+        "--repo",
+        "alice/dit",
+        "--message",
+        "first checkpoints",
+    ]));
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(
         result.stdout.contains("/commit/"),
@@ -117,14 +126,7 @@ fn upload_retries_a_flaky_route_and_logs_each_retry() {
 
     // The same upload again finds nothing to send and makes no commit.
     hub.clear_requests();
-    let again = run(sandbox
-        .command()
-        .arg("upload")
-        .arg(&path)
-        .args(["--repo", "alice/dit"])
-        .env("HF_TOKEN", WRITE_TOKEN)
-        .env("HF_ENDPOINT", hub.url())
-        .env("PREFLIGHT_STATE_DIR", sandbox.dir.path().join("state")));
+    let again = run(upload(&sandbox, &hub, WRITE_TOKEN, &path).args(["--repo", "alice/dit"]));
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(
         again.stderr.contains("nothing to upload"),
@@ -154,14 +156,12 @@ fn a_route_that_keeps_failing_stops_with_the_last_cause_and_commits_nothing() {
         },
         Times::Always,
     ));
-    let result = run(sandbox
-        .command()
-        .arg("upload")
-        .arg(&path)
-        .args(["--repo", "alice/dit", "--max-attempts", "3"])
-        .env("HF_TOKEN", WRITE_TOKEN)
-        .env("HF_ENDPOINT", hub.url())
-        .env("PREFLIGHT_STATE_DIR", sandbox.dir.path().join("state")));
+    let result = run(upload(&sandbox, &hub, WRITE_TOKEN, &path).args([
+        "--repo",
+        "alice/dit",
+        "--max-attempts",
+        "3",
+    ]));
     assert_eq!(result.code, 20, "{}", result.stderr);
     assert!(result.stderr.contains("error[PF2"), "{}", result.stderr);
     assert!(
@@ -196,14 +196,8 @@ fn kill_9_mid_upload_then_rerun_sends_no_stored_object_twice() {
         Fault::Delay(Duration::from_millis(400)),
         Times::Always,
     ));
-    let mut child = sandbox
-        .command()
-        .arg("upload")
-        .arg(&path)
+    let mut child = upload(&sandbox, &hub, WRITE_TOKEN, &path)
         .args(["--repo", "alice/dit", "--concurrency", "1"])
-        .env("HF_TOKEN", WRITE_TOKEN)
-        .env("HF_ENDPOINT", hub.url())
-        .env("PREFLIGHT_STATE_DIR", &state)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -236,14 +230,7 @@ fn kill_9_mid_upload_then_rerun_sends_no_stored_object_twice() {
     );
     hub.faults().clear();
 
-    let result = run(sandbox
-        .command()
-        .arg("upload")
-        .arg(&path)
-        .args(["--repo", "alice/dit"])
-        .env("HF_TOKEN", WRITE_TOKEN)
-        .env("HF_ENDPOINT", hub.url())
-        .env("PREFLIGHT_STATE_DIR", &state));
+    let result = run(upload(&sandbox, &hub, WRITE_TOKEN, &path).args(["--repo", "alice/dit"]));
     assert_eq!(result.code, 0, "{}", result.stderr);
     let mut stored_per_object = std::collections::HashMap::new();
     for request in hub.requests() {
@@ -272,13 +259,13 @@ fn dry_run_plans_without_uploading() {
     let hub = emulator();
     let sandbox = Sandbox::new();
     let path = folder(&sandbox, 2, 4096);
-    let result = run(sandbox
-        .command()
-        .arg("upload")
-        .arg(&path)
-        .args(["--repo", "alice/dit", "--dry-run", "--exclude", "*.md"])
-        .env("HF_TOKEN", WRITE_TOKEN)
-        .env("HF_ENDPOINT", hub.url()));
+    let result = run(upload(&sandbox, &hub, WRITE_TOKEN, &path).args([
+        "--repo",
+        "alice/dit",
+        "--dry-run",
+        "--exclude",
+        "*.md",
+    ]));
     assert_eq!(result.code, 0, "{}", result.stderr);
     assert!(
         result.stdout.contains("shards/model-00.bin"),
@@ -355,17 +342,11 @@ fn thirty_cli_uploads_under_a_seeded_random_fault_mix() {
             .collect();
         write_file(&root.join("weights/model.bin"), &weights);
         let repo = format!("alice/chaos-{round}");
-        let result = run(sandbox
-            .command()
-            .arg("upload")
-            .arg(&root)
+        let result = run(upload(&sandbox, &hub, WRITE_TOKEN, &root)
             .args(["--repo", &repo, "--max-attempts", "8"])
-            .env("HF_TOKEN", WRITE_TOKEN)
-            .env("HF_ENDPOINT", hub.url())
-            .env("PREFLIGHT_RETRY_MAX_RETRY_AFTER_MS", "1000")
-            .env("PREFLIGHT_STATE_DIR", sandbox.dir.path().join("state")));
+            .env("PREFLIGHT_RETRY_MAX_RETRY_AFTER_MS", "1000"));
         assert!(!result.stderr.contains("panicked"), "{}", result.stderr);
-        assert_no_token(&result, "");
+        assert_no_token(&result, &sandbox.log());
         if result.code == 0 {
             committed.push((repo, root));
         } else {
