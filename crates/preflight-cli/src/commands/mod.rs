@@ -14,27 +14,33 @@ use crate::cli::{Cli, Command};
 
 /// Runs the chosen command with the auth log set up, and returns the exit status.
 pub async fn dispatch(cli: Cli) -> u8 {
-    match cli.command {
-        Command::Explain(args) => explain::run(&args),
-        Command::Completions(args) => completions::run(&args),
+    let logged = |flag: Option<&str>| start_logging(flag, None);
+    let (guard, status) = match cli.command {
+        Command::Explain(args) => return explain::run(&args),
+        Command::Completions(args) => return completions::run(&args),
+        Command::Demo => return demo::run(cli.auth_log.as_deref()).await,
         Command::Check(args) => {
-            let _guard = start_logging(cli.auth_log.as_deref(), None);
-            check::run(&args).await
+            let guard = logged(cli.auth_log.as_deref());
+            (guard, check::run(&args).await)
         }
         Command::Upload(args) => {
-            let _guard = start_logging(cli.auth_log.as_deref(), None);
-            upload::run(&args).await
+            let guard = logged(cli.auth_log.as_deref());
+            (guard, upload::run(&args).await)
         }
-        Command::Demo => demo::run(cli.auth_log.as_deref()).await,
         Command::Run(args) => {
-            let _guard = start_logging(cli.auth_log.as_deref(), None);
-            run::run(&args).await
+            let guard = logged(cli.auth_log.as_deref());
+            (guard, run::run(&args).await)
         }
         Command::Train(args) => {
-            let _guard = start_logging(cli.auth_log.as_deref(), None);
-            run::train(&args).await
+            let guard = logged(cli.auth_log.as_deref());
+            (guard, run::train(&args).await)
         }
+    };
+    // Lines lost after set-up (disk full, log made read-only) are a warning, never a failure.
+    if let Some(failure) = guard.write_failure() {
+        eprintln!("warning: auth log: {failure}");
     }
+    status
 }
 
 /// Sets up the JSON-lines auth log. `fallback` replaces the default path when neither the

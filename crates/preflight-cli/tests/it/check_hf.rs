@@ -209,3 +209,24 @@ fn nothing_configured_at_all_fails() {
         result.stderr
     );
 }
+
+#[test]
+fn an_auth_log_that_fails_mid_run_is_a_warning_not_a_failure() {
+    let hub = emulator();
+    let sandbox = Sandbox::new();
+    let result = run(sandbox
+        .command()
+        .args(["check", "hf"])
+        .env("HF_TOKEN", WRITE_TOKEN)
+        .env("HF_ENDPOINT", hub.url())
+        // Opens fine, then every write fails with "no space left on device".
+        .env("PREFLIGHT_AUTH_LOG", "/dev/full"));
+    assert_eq!(result.code, 0, "the check itself passed: {}", result.stderr);
+    assert!(
+        result.stderr.contains("warning: auth log:") && result.stderr.contains("line"),
+        "lost lines are reported: {}",
+        result.stderr
+    );
+    // Nothing reached a log file here; stdout and stderr are still searched.
+    assert_no_token(&result, "");
+}
