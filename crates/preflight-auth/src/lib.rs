@@ -5,20 +5,21 @@
 //! what happened. Credentials live in [`Secret`] and never leave it except to be sent.
 
 pub use env::{Env, MapEnv, OsEnv, is_truthy, vars};
-pub use hf::{HfTokenDiscovery, Need, RepoTarget, RepoTargetError, RepoType, discover_hf_token};
+pub use hf::{
+    HfTokenDiscovery, Need, RepoId, RepoTarget, RepoTargetError, RepoType, discover_hf_token,
+};
 pub use modal::{ModalDiscovery, ModalOptions, discover as discover_modal, validate_modal};
+pub use preflight_types::{Secret, mask_token, redact};
 pub use result::{
     Identity, PermissionCheck, PermissionVerdict, Provider, ScopedGrant, TokenStatus,
     TokenValidationResult,
 };
-pub use secret::{Secret, mask_token};
 pub use validator::{AuthValidator, HfOptions};
 
 mod env;
 pub mod hf;
 pub mod modal;
 mod result;
-mod secret;
 mod validator;
 
 /// Every Modal credential value discovery can see (token id and secret, OAuth secrets), so

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
 
+use crate::Secret;
 use crate::env::{Env, OsEnv};
 use crate::hf::discovery::{HfTokenDiscovery, TokenSource, discover_hf_token};
 use crate::hf::permission::{check_permission, undetermined};
@@ -15,7 +16,6 @@ use crate::hf::shape::check_shape;
 use crate::hf::whoami::{WhoamiError, fetch_whoami, resolve_endpoint};
 use crate::modal::ModalOptions;
 use crate::result::{PermissionVerdict, Provider, TokenStatus, TokenValidationResult};
-use crate::secret::Secret;
 
 /// How to validate the Hugging Face token.
 #[derive(Debug, Clone)]
@@ -447,8 +447,8 @@ fn scrub_result(result: &mut TokenValidationResult, token: &Secret) {
         return;
     }
     let clean = |text: &mut String| {
-        if text.contains(token.expose()) {
-            *text = text.replace(token.expose(), &token.masked());
+        if let std::borrow::Cow::Owned(clean) = crate::redact(text, [token.expose()]) {
+            *text = clean;
         }
     };
     clean(&mut result.message);

@@ -4,8 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use preflight_auth::Secret;
 use preflight_retry::{RetryManager, error_for_status, redact_url};
+use preflight_types::Secret;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use url::Url;
 

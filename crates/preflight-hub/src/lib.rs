@@ -66,8 +66,9 @@ pub use error::{HubError, UploadError, UploadErrorKind};
 pub use plan::{
     DEFAULT_IGNORE_PATTERNS, PlanError, PlannedFile, UploadPlan, plan_upload, validate_path_in_repo,
 };
+pub use preflight_types::Secret;
 pub use progress::{NoProgress, ProgressEvent, ProgressHandler, UploadMode};
-pub use repo::RepoType;
+pub use repo::{RepoId, RepoType};
 pub use upload::{UploadOutcome, UploadRequest, upload};
 
 mod api;

@@ -17,7 +17,7 @@ use crate::hash::{HashKind, git_sha1, hash_file};
 use crate::lfs::{LfsObject, Transfer};
 use crate::plan::{PlannedFile, UploadPlan, plan_upload};
 use crate::progress::{ProgressEvent, ProgressHandler, UploadMode};
-use crate::repo::RepoType;
+use crate::repo::{RepoId, RepoType};
 use crate::state::{ResumeState, mtime_ns, state_key};
 
 /// Bytes of each file sent to `preupload` as `sample`.
@@ -276,20 +276,9 @@ async fn run(
 }
 
 fn check_repo_id(repo_id: &str) -> Result<(), UploadError> {
-    let parts: Vec<&str> = repo_id.split('/').collect();
-    let valid = !repo_id.is_empty()
-        && parts.len() <= 2
-        && parts.iter().all(|part| {
-            !part.is_empty() && !part.contains(char::is_whitespace) && *part != ".." && *part != "."
-        });
-    if valid {
-        Ok(())
-    } else {
-        Err(UploadError::new(
-            UploadErrorKind::Plan,
-            format!("invalid repository id `{repo_id}` (expected `namespace/name`)"),
-        ))
-    }
+    RepoId::parse(repo_id)
+        .map(drop)
+        .map_err(|error| UploadError::new(UploadErrorKind::Plan, error.message))
 }
 
 async fn execute(

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use hub_emulator::{Emulator, EmulatorConfig, TokenRole, TokenSpec};
-use preflight_auth::Secret;
+use preflight_hub::Secret;
 use preflight_hub::{HubClient, NoProgress, UploadRequest, upload};
 use preflight_retry::{RetryConfig, RetryManager};
 

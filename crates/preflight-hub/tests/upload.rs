@@ -7,7 +7,7 @@ use std::time::Duration;
 use hub_emulator::{
     Emulator, EmulatorConfig, Fault, FaultRule, RunningEmulator, Times, TokenRole, TokenSpec,
 };
-use preflight_auth::Secret;
+use preflight_hub::Secret;
 use preflight_hub::{
     HubClient, ProgressEvent, ProgressHandler, Timeouts, UploadErrorKind, UploadRequest, upload,
 };

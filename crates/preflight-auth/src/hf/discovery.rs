@@ -44,8 +44,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use preflight_errors::Code;
 
+use crate::Secret;
 use crate::env::{Env, is_truthy, vars};
-use crate::secret::Secret;
 
 /// Largest token file read, in bytes. A token is ~40 bytes; anything above this is not a
 /// token file and is reported as an error instead of being read into memory.

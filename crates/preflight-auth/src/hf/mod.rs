@@ -31,7 +31,7 @@ pub use discovery::{
     clean_token, discover_hf_token, discover_hf_token_at,
 };
 pub use permission::check_permission;
-pub use repo::{Need, RepoTarget, RepoTargetError, RepoType};
+pub use repo::{Need, RepoId, RepoTarget, RepoTargetError, RepoType};
 pub use shape::{ShapeCheck, TokenKind, UnsendableToken, check_shape};
 pub use whoami::{
     AccessTokenInfo, AuthInfo, DEFAULT_ENDPOINT, FineGrainedInfo, OrgInfo, STAGING_ENDPOINT,

@@ -28,7 +28,7 @@ pub fn check_permission(whoami: &WhoAmI, target: &RepoTarget) -> PermissionCheck
         Need::Read => read_verdict(whoami, target),
     };
     PermissionCheck {
-        repo: target.repo_id.clone(),
+        repo: target.repo_id.to_string(),
         repo_type: target.repo_type.as_str().to_owned(),
         need: target.need.as_str().to_owned(),
         verdict,
@@ -39,7 +39,7 @@ pub fn check_permission(whoami: &WhoAmI, target: &RepoTarget) -> PermissionCheck
 /// A check that could not be made because the token itself was not validated.
 pub(crate) fn undetermined(target: &RepoTarget, why: &str) -> PermissionCheck {
     PermissionCheck {
-        repo: target.repo_id.clone(),
+        repo: target.repo_id.to_string(),
         repo_type: target.repo_type.as_str().to_owned(),
         need: target.need.as_str().to_owned(),
         verdict: PermissionVerdict::Undetermined,

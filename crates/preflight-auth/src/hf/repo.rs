@@ -1,93 +1,11 @@
-//! The repo a permission check is about: `ns/name`, its type and what is needed on it.
-//!
-//! Repo ids follow the Hub's rules (as `huggingface_hub.utils.validate_repo_id` enforces them),
-//! but stricter about the namespace: Preflight needs it explicit to judge permissions.
-//!
-//! | rule | rejected examples |
-//! |---|---|
-//! | exactly one `/` between a namespace and a name | `""`, `x`, `a/b/c`, `/x`, `x/` |
-//! | each part only ASCII letters, digits, `-`, `_`, `.` | `a b/c`, `ns/näme` |
-//! | no `..` or `--` anywhere | `../x`, `ns/a..b`, `ns/a--b` |
-//! | no leading or trailing `-` or `.` in a part | `-ns/x`, `ns/x.` |
-//! | at most 96 characters per part | |
-//! | the name does not end in `.git` | `ns/x.git` |
+//! The repo a permission check is about: its validated id ([`RepoId`], with the Hub's rules
+//! documented in `preflight-types`), its type and what is needed on it.
 
 use std::fmt;
 
 use preflight_errors::Code;
+pub use preflight_types::{MAX_PART_LEN, RepoId, RepoIdError, RepoType};
 use serde::Serialize;
-
-/// Longest namespace or name the Hub accepts.
-pub const MAX_PART_LEN: usize = 96;
-
-/// A repository type. API paths use the plural (`models`); git, LFS and `resolve` URLs use
-/// a prefix that is empty for models (hf-hub-protocol.md §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RepoType {
-    /// A model repo (the default).
-    #[default]
-    Model,
-    /// A dataset repo.
-    Dataset,
-    /// A Space.
-    Space,
-}
-
-impl RepoType {
-    /// `model`, `dataset` or `space` (also the fine-grained entity type).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RepoType::Model => "model",
-            RepoType::Dataset => "dataset",
-            RepoType::Space => "space",
-        }
-    }
-
-    /// The API path segment: `models`, `datasets` or `spaces`.
-    pub fn api_segment(self) -> &'static str {
-        match self {
-            RepoType::Model => "models",
-            RepoType::Dataset => "datasets",
-            RepoType::Space => "spaces",
-        }
-    }
-
-    /// The prefix of git, LFS and `resolve` URLs: `""`, `datasets/` or `spaces/`.
-    pub fn url_prefix(self) -> &'static str {
-        match self {
-            RepoType::Model => "",
-            RepoType::Dataset => "datasets/",
-            RepoType::Space => "spaces/",
-        }
-    }
-
-    /// Parses `model`, `dataset` or `space` (any case; the plurals too).
-    pub fn parse(text: &str) -> Result<RepoType, RepoTargetError> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "model" | "models" => Ok(RepoType::Model),
-            "dataset" | "datasets" => Ok(RepoType::Dataset),
-            "space" | "spaces" => Ok(RepoType::Space),
-            _ => Err(RepoTargetError::new(format!(
-                "repo type `{text}` is not one of model, dataset, space"
-            ))),
-        }
-    }
-}
-
-impl std::str::FromStr for RepoType {
-    type Err = RepoTargetError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        RepoType::parse(text)
-    }
-}
-
-impl fmt::Display for RepoType {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(self.as_str())
-    }
-}
 
 /// What the job needs to do with the repo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -130,7 +48,7 @@ impl fmt::Display for Need {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct RepoTarget {
     /// `ns/name`.
-    pub repo_id: String,
+    pub repo_id: RepoId,
     /// Model, dataset or Space.
     pub repo_type: RepoType,
     /// Read or write.
@@ -143,6 +61,12 @@ pub struct RepoTarget {
 pub struct RepoTargetError {
     /// What is wrong, naming the offending value.
     pub message: String,
+}
+
+impl From<RepoIdError> for RepoTargetError {
+    fn from(error: RepoIdError) -> Self {
+        RepoTargetError::new(error.message)
+    }
 }
 
 impl RepoTargetError {
@@ -166,9 +90,8 @@ impl RepoTargetError {
 impl RepoTarget {
     /// Validates and builds a target. See the [module docs](self) for the rules.
     pub fn parse(repo: &str, repo_type: &str, need: &str) -> Result<RepoTarget, RepoTargetError> {
-        validate_repo_id(repo)?;
         Ok(RepoTarget {
-            repo_id: repo.to_owned(),
+            repo_id: RepoId::parse(repo)?,
             repo_type: RepoType::parse(repo_type)?,
             need: Need::parse(need)?,
         })
@@ -176,12 +99,12 @@ impl RepoTarget {
 
     /// The namespace (user or org) part.
     pub fn namespace(&self) -> &str {
-        self.repo_id.split('/').next().unwrap_or_default()
+        self.repo_id.namespace()
     }
 
     /// The name part.
     pub fn name(&self) -> &str {
-        self.repo_id.split('/').nth(1).unwrap_or_default()
+        self.repo_id.name()
     }
 }
 
@@ -189,53 +112,6 @@ impl fmt::Display for RepoTarget {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(formatter, "{} {}", self.repo_type, self.repo_id)
     }
-}
-
-fn validate_repo_id(repo: &str) -> Result<(), RepoTargetError> {
-    let fail = |why: &str| {
-        Err(RepoTargetError::new(format!(
-            "repo id `{repo}` is not valid: {why}"
-        )))
-    };
-    if repo.is_empty() {
-        return Err(RepoTargetError::new(
-            "repo id is empty: expected NAMESPACE/NAME".to_owned(),
-        ));
-    }
-    let parts: Vec<&str> = repo.split('/').collect();
-    match parts.len() {
-        1 => return fail("expected NAMESPACE/NAME with exactly one `/`"),
-        2 => {}
-        _ => return fail("expected NAMESPACE/NAME with exactly one `/`, found more"),
-    }
-    for (label, part) in [("namespace", parts[0]), ("name", parts[1])] {
-        if part.is_empty() {
-            return fail(&format!("the {label} is empty"));
-        }
-        if part.chars().count() > MAX_PART_LEN {
-            return fail(&format!(
-                "the {label} is longer than {MAX_PART_LEN} characters"
-            ));
-        }
-        if let Some(bad) = part
-            .chars()
-            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        {
-            return fail(&format!(
-                "the {label} contains {bad:?}; only letters, digits, `-`, `_` and `.` are allowed"
-            ));
-        }
-        if part.contains("..") || part.contains("--") {
-            return fail(&format!("the {label} contains `..` or `--`"));
-        }
-        if part.starts_with(['-', '.']) || part.ends_with(['-', '.']) {
-            return fail(&format!("the {label} starts or ends with `-` or `.`"));
-        }
-    }
-    if parts[1].ends_with(".git") {
-        return fail("the name ends with `.git`");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

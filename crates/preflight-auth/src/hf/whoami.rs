@@ -19,9 +19,9 @@ use preflight_retry::{
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use serde::Deserialize;
 
+use crate::Secret;
 use crate::env::{Env, vars};
 use crate::result::{Identity, ScopedGrant, TokenStatus};
-use crate::secret::Secret;
 
 /// The production Hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
@@ -300,13 +300,9 @@ impl WhoamiError {
     }
 }
 
-/// Replaces every occurrence of the token in `text` with its masked form, and caps the length.
+/// `text` redacted ([`Secret::redact`]) and capped in length: server text is quoted in errors.
 pub(crate) fn scrub(text: &str, token: &Secret) -> String {
-    let mut out = if token.expose().is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(token.expose(), &token.masked())
-    };
+    let mut out = token.redact(text);
     if out.chars().count() > 300 {
         out = out.chars().take(300).collect::<String>() + "…";
     }

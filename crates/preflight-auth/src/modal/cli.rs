@@ -1,7 +1,6 @@
 //! Running `modal token info` with a hard deadline, and reading what it printed.
 
 use std::ffi::OsString;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -65,8 +64,6 @@ const FORCED_VARS: &[(&str, &str)] = &[
     ("MODAL_LOGLEVEL", "WARNING"),
 ];
 
-const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
 /// The child's complete environment, built from `env` (never from the process).
 pub(crate) fn child_env(env: &dyn Env) -> Vec<(String, OsString)> {
     let mut out: Vec<(String, OsString)> = PASSED_VARS
@@ -74,7 +71,7 @@ pub(crate) fn child_env(env: &dyn Env) -> Vec<(String, OsString)> {
         .filter_map(|name| env.var_os(name).map(|value| ((*name).to_owned(), value)))
         .collect();
     if !out.iter().any(|(name, _)| name == "PATH") {
-        out.push(("PATH".to_owned(), DEFAULT_PATH.into()));
+        out.push(("PATH".to_owned(), preflight_launch::DEFAULT_PATH.into()));
     }
     if let Some(home) = env.home_dir() {
         out.push(("HOME".to_owned(), home.into_os_string()));
@@ -87,30 +84,23 @@ pub(crate) fn child_env(env: &dyn Env) -> Vec<(String, OsString)> {
     out
 }
 
-/// The executable to run: `cli_path` if given (must exist), else `modal` on the env's `PATH`.
+/// The executable to run: `cli_path` if given (must exist), else `modal` on the env's `PATH`,
+/// found by the one program lookup the launcher uses too ([`preflight_launch::resolve_program`]).
 pub(crate) fn locate(env: &dyn Env, cli_path: Option<&Path>) -> Result<PathBuf, String> {
-    if let Some(path) = cli_path {
-        return if is_executable(path) {
-            Ok(path.to_path_buf())
-        } else if path.exists() {
-            Err(format!("{} is not executable", path.display()))
-        } else {
-            Err(format!("{} does not exist", path.display()))
-        };
-    }
-    let path_var = env
-        .var_os("PATH")
-        .unwrap_or_else(|| OsString::from(DEFAULT_PATH));
-    std::env::split_paths(&path_var)
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(|dir| dir.join("modal"))
-        .find(|candidate| is_executable(candidate))
-        .ok_or_else(|| "`modal` was not found on PATH".to_owned())
-}
-
-fn is_executable(path: &Path) -> bool {
-    std::fs::metadata(path)
-        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    let program = cli_path.map_or_else(
+        || OsString::from("modal"),
+        |path| path.as_os_str().to_owned(),
+    );
+    let path_var = env.var_os("PATH");
+    preflight_launch::resolve_program(&program, path_var.as_deref()).map_err(|error| match error {
+        preflight_launch::LaunchError::NotFound { .. } if cli_path.is_some() => {
+            format!("{} does not exist", program.to_string_lossy())
+        }
+        preflight_launch::LaunchError::NotFound { .. } => {
+            "`modal` was not found on PATH".to_owned()
+        }
+        other => other.to_string(),
+    })
 }
 
 /// What running the CLI produced.
@@ -425,53 +415,10 @@ fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
         .map(PrimitiveDateTime::assume_utc)
 }
 
-/// Replaces every known credential value, and anything shaped like a Modal token, with its
-/// mask. Applied to all CLI text before it reaches a message.
+/// Every known credential value, and anything credential-shaped, masked by the one
+/// redaction rule ([`crate::redact`]). Applied to all CLI text before it reaches a message.
 pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets {
-        if secret.len() >= 4 {
-            out = out.replace(secret, &crate::mask_token(secret));
-        }
-    }
-    // Token-shaped words the server may echo (`Invalid token_id=ak-…`).
-    let mut result = String::with_capacity(out.len());
-    let mut rest = out.as_str();
-    while let Some(index) = find_token_start(rest) {
-        result.push_str(&rest[..index]);
-        let tail = &rest[index..];
-        let end = tail
-            .char_indices()
-            .skip(3)
-            .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-            .map_or(tail.len(), |(i, _)| i);
-        let word = &tail[..end];
-        if end >= 11 {
-            result.push_str(&crate::mask_token(word));
-        } else {
-            result.push_str(word);
-        }
-        rest = &tail[end..];
-    }
-    result.push_str(rest);
-    result
-}
-
-fn find_token_start(text: &str) -> Option<usize> {
-    ["ak-", "as-", "wk-", "ws-", "oc-", "ov-"]
-        .iter()
-        .filter_map(|prefix| {
-            text.match_indices(prefix)
-                .find(|(index, _)| {
-                    *index == 0
-                        || !text[..*index]
-                            .chars()
-                            .next_back()
-                            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-                })
-                .map(|(index, _)| index)
-        })
-        .min()
+    crate::redact(text, secrets).into_owned()
 }
 
 #[cfg(test)]
@@ -577,12 +524,7 @@ mod tests {
         assert!(!out.contains("ak-goodtoken0000000000"), "{out}");
         assert!(!out.contains("as-zzzzzzzzzzzzzzzzzz"), "{out}");
         assert!(!out.contains("hunter2hunter2"), "{out}");
-        assert!(out.contains("ak-…0000"), "{out}");
+        assert!(out.contains("ak-****"), "{out}");
         assert_eq!(scrub("mask-me not", &[]), "mask-me not");
-    }
-
-    #[test]
-    fn argv_never_holds_credentials() {
-        assert_eq!(CLI_ARGS, ["token", "info"]);
     }
 }

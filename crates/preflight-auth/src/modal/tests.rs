@@ -364,3 +364,41 @@ async fn missing_never_starts_the_cli() {
     assert!(!result.configured);
     assert!(!marker.exists(), "the CLI was started");
 }
+
+/// The CLI path passes credentials in the environment only: a stand-in `modal` (no real CLI is
+/// needed to see what it was started with) records its argument list, and neither the token id
+/// nor the secret may be in it, while the environment must carry both.
+#[tokio::test]
+async fn argv_never_holds_credentials() {
+    let home = Home::new(None);
+    let argv_file = home.path().join("argv");
+    let env_file = home.path().join("env");
+    let script = home.path().join("modal");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\" > '{}'\nenv > '{}'\necho 'Invalid token' >&2\nexit 1\n",
+            argv_file.display(),
+            env_file.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let options = ModalOptions {
+        cli_path: Some(script),
+        timeout: Duration::from_secs(5),
+    };
+    let env = home
+        .env()
+        .with("MODAL_TOKEN_ID", ID)
+        .with("MODAL_TOKEN_SECRET", SECRET);
+    let result = validate(&env, &options).await;
+    assert_ne!(result.status, TokenStatus::Valid);
+    let argv = std::fs::read_to_string(&argv_file).expect("the stand-in CLI ran");
+    assert!(argv.contains("token\ninfo"), "{argv}");
+    assert!(!argv.contains(ID) && !argv.contains(SECRET), "{argv}");
+    let child_env = std::fs::read_to_string(&env_file).expect("env recorded");
+    assert!(child_env.contains(&format!("MODAL_TOKEN_ID={ID}")));
+    assert!(child_env.contains(&format!("MODAL_TOKEN_SECRET={SECRET}")));
+}
