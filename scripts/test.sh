@@ -6,7 +6,7 @@
 # the coverage table, failing if a gated crate drops below its target.
 #
 # Usage: scripts/test.sh            # everything
-#        SKIP_LINT=1 scripts/test.sh # tests only (fmt/clippy/deny skipped), for quick iterations
+#        SKIP_LINT=1 scripts/test.sh # tests only (fmt/clippy/deny/shear/dependency checks skipped)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,6 +66,19 @@ if [[ -z "${SKIP_LINT:-}" ]]; then
     cargo clippy --workspace --all-targets --locked -- -D warnings
     step "cargo deny (bans, licenses, sources; advisories need the network and run on GitHub)"
     cargo-deny --log-level error check bans licenses sources
+    step "cargo shear (no declared dependency goes unused)"
+    cargo-shear --locked --deny-warnings
+    step "the CLI builds without the bundled emulator (--no-default-features)"
+    cargo check -p preflight-cli --no-default-features --locked
+    if cargo tree -p preflight-cli -e normal --no-default-features --locked | grep -q 'hub-emulator'; then
+        echo "error: preflight-cli pulls in hub-emulator without the demo feature" >&2
+        exit 1
+    fi
+    # The upload library must not drag in the credential machinery (process control, profiles).
+    if cargo tree -p preflight-hub -e normal --locked | grep -Eq ' (nix|toml|preflight-auth) v'; then
+        echo "error: preflight-hub depends on nix, toml or preflight-auth" >&2
+        exit 1
+    fi
 fi
 
 step "building everything once, instrumented for coverage"

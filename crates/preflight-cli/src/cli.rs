@@ -30,6 +30,7 @@ pub enum Command {
     /// Print the troubleshooting guide's section for an error code
     Explain(ExplainArgs),
     /// Run the checks against a bundled Hub emulator with a good, a bad and a missing token
+    #[cfg(feature = "demo")]
     Demo,
     /// Upload a file or a folder to the Hub after the pre-flight, with retries and resume
     Upload(crate::commands::upload::UploadArgs),

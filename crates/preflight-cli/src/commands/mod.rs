@@ -3,6 +3,7 @@
 mod check;
 mod completions;
 mod credentials;
+#[cfg(feature = "demo")]
 mod demo;
 mod explain;
 pub(crate) mod run;
@@ -18,6 +19,7 @@ pub async fn dispatch(cli: Cli) -> u8 {
     let (guard, status) = match cli.command {
         Command::Explain(args) => return explain::run(&args),
         Command::Completions(args) => return completions::run(&args),
+        #[cfg(feature = "demo")]
         Command::Demo => return demo::run(cli.auth_log.as_deref()).await,
         Command::Check(args) => {
             let guard = logged(cli.auth_log.as_deref());
