@@ -33,9 +33,10 @@
 //!   interrupted, which is what lets it report 130 instead of `modal`'s unreliable 0/1/130.
 //! * **Each further `SIGINT`** is forwarded as a further `SIGINT` (a second one is `modal`'s
 //!   own hard stop).
-//! * **`SIGTERM` and `SIGHUP`** sent to the launcher are forwarded as **`SIGINT`**: `modal`
-//!   has no `SIGTERM` handler and would die without telling the server to stop the app,
-//!   whereas `SIGINT` disconnects it cleanly.
+//! * **`SIGTERM`, `SIGHUP` and `SIGQUIT`** (Ctrl-\\) sent to the launcher are forwarded as
+//!   **`SIGINT`**: `modal` has no `SIGTERM` handler and would die without telling the server
+//!   to stop the app, whereas `SIGINT` disconnects it cleanly. Left to its default, `SIGQUIT`
+//!   would kill the launcher and leave the child unsupervised.
 //! * **Grace period.** The first forwarded interrupt starts a timer ([`LaunchSpec::kill_grace`],
 //!   default [`DEFAULT_KILL_GRACE`], never 10 s or less for users because `modal` waits up to
 //!   10 s for the final logs). If the child is still running when it ends, the **whole group**

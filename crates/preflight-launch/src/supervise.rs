@@ -191,7 +191,8 @@ pub struct LaunchReport {
     pub child: ChildEnd,
     /// The child's pid, which is also its process group id.
     pub pid: u32,
-    /// The first signal the launcher received and forwarded (`SIGINT`, `SIGTERM`, `SIGHUP`).
+    /// The first signal the launcher received and forwarded (`SIGINT`, `SIGTERM`, `SIGHUP`,
+    /// `SIGQUIT`).
     pub interrupted_by: Option<i32>,
     /// How many `SIGINT`s were sent to the child's group.
     pub signals_forwarded: u32,
@@ -233,6 +234,9 @@ async fn run(spec: &LaunchSpec, command_name: &str) -> Result<LaunchReport, Laun
     let mut sigint = signal(SignalKind::interrupt()).map_err(LaunchError::Signals)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(LaunchError::Signals)?;
     let mut sighup = signal(SignalKind::hangup()).map_err(LaunchError::Signals)?;
+    // Ctrl-\ sends SIGQUIT to the foreground group, i.e. the launcher: left to its default it
+    // would kill the launcher and leave `modal run` unsupervised in its own group.
+    let mut sigquit = signal(SignalKind::quit()).map_err(LaunchError::Signals)?;
 
     let stdin_null = match spec.stdin {
         StdinMode::Auto => std::io::stdin().is_terminal(),
@@ -260,8 +264,19 @@ async fn run(spec: &LaunchSpec, command_name: &str) -> Result<LaunchReport, Laun
     let mut child = command
         .spawn()
         .map_err(|error| spawn_error(spec, &resolved, error))?;
-    let pid = child.id().unwrap_or_default();
-    let group = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
+    // The child's pid is its process group's id. Group 0 (or a pid that does not fit) must
+    // never reach killpg: 0 means the launcher's own group.
+    let Some((pid, group)) = child
+        .id()
+        .and_then(|pid| Some((pid, i32::try_from(pid).ok().filter(|raw| *raw > 0)?)))
+        .map(|(pid, raw)| (pid, Pid::from_raw(raw)))
+    else {
+        let _ = child.start_kill();
+        return Err(LaunchError::Spawn {
+            program: command_name.to_owned(),
+            source: std::io::Error::other("the started process has no usable process id"),
+        });
+    };
     let checks: Vec<&str> = spec.checks.iter().map(|c| c.provider.as_str()).collect();
     let identities: Vec<String> = spec.checks.iter().map(CheckSummary::describe).collect();
     tracing::info!(
@@ -300,6 +315,7 @@ async fn run(spec: &LaunchSpec, command_name: &str) -> Result<LaunchReport, Laun
             Some(()) = sigint.recv() => state.forward(Signal::SIGINT, spec.kill_grace),
             Some(()) = sigterm.recv() => state.forward(Signal::SIGTERM, spec.kill_grace),
             Some(()) = sighup.recv() => state.forward(Signal::SIGHUP, spec.kill_grace),
+            Some(()) = sigquit.recv() => state.forward(Signal::SIGQUIT, spec.kill_grace),
             () = grace => state.kill(spec.kill_grace),
         }
     };

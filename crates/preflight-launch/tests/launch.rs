@@ -36,7 +36,7 @@ def on_signal(number, frame):
         count += 1
         if mode == "wait" and count >= after:
             sys.exit(code)
-for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
     signal.signal(number, on_signal)
 note("ready %d %d" % (os.getpid(), os.getpgrp()))
 if mode == "exit":
@@ -393,6 +393,29 @@ fn sigterm_to_the_launcher_reaches_the_child_as_one_sigint() {
         "{}",
         finished.stderr
     );
+    assert!(group_is_gone(pgid));
+}
+
+/// Ctrl-\\ at a terminal sends SIGQUIT to the launcher. Unhandled, it would kill the launcher
+/// (status 131 from the shell) and leave the child running unsupervised in its own group.
+#[test]
+fn sigquit_to_the_launcher_reaches_the_child_as_one_sigint() {
+    let scene = Scene::new();
+    let mut helper = scene.start("wait", 1, &[]);
+    let (child_pid, pgid) = scene.wait_ready(&mut helper);
+    send(&helper, Signal::SIGQUIT);
+    let finished = finish(helper);
+    assert_eq!(finished.code, 131, "{}", finished.stderr);
+    assert_eq!(scene.lines("SIGINT"), 1, "{}", scene.log());
+    assert_eq!(scene.lines("SIGQUIT"), 0, "{}", scene.log());
+    assert!(
+        finished
+            .stderr
+            .contains(r#""received":"SIGQUIT","sent":"SIGINT""#),
+        "{}",
+        finished.stderr
+    );
+    assert!(!running(child_pid));
     assert!(group_is_gone(pgid));
 }
 
