@@ -1,6 +1,6 @@
 use crate::support::{
     OTHER_ORG_TOKEN, READ_TOKEN, REVOKED_TOKEN, Sandbox, WRITE_TOKEN, assert_no_token, emulator,
-    run, write_file,
+    logged_statuses, run, table_status, write_file,
 };
 
 #[test]
@@ -13,7 +13,12 @@ fn valid_write_token_passes_with_identity_and_permission() {
         .env("HF_TOKEN", WRITE_TOKEN)
         .env("HF_ENDPOINT", hub.url()));
     assert_eq!(result.code, 0, "stderr: {}", result.stderr);
-    assert!(result.stdout.contains("VALID"), "{}", result.stdout);
+    assert_eq!(
+        table_status(&result.stdout, "hf"),
+        Some("VALID"),
+        "{}",
+        result.stdout
+    );
     assert!(result.stdout.contains("env:HF_TOKEN"), "{}", result.stdout);
     assert!(result.stdout.contains("alice"), "{}", result.stdout);
     assert!(
@@ -26,7 +31,7 @@ fn valid_write_token_passes_with_identity_and_permission() {
         log.contains("\"token_validated\""),
         "auth log records the check: {log}"
     );
-    assert!(log.contains("VALID"), "{log}");
+    assert_eq!(logged_statuses(&log), ["VALID"], "{log}");
     assert_no_token(&result, &log);
 }
 
@@ -76,7 +81,12 @@ fn read_token_is_valid_but_forbidden_to_write() {
         .env("HF_TOKEN", READ_TOKEN)
         .env("HF_ENDPOINT", hub.url()));
     assert_eq!(result.code, 13, "stderr: {}", result.stderr);
-    assert!(result.stdout.contains("VALID"), "{}", result.stdout);
+    assert_eq!(
+        table_status(&result.stdout, "hf"),
+        Some("VALID"),
+        "{}",
+        result.stdout
+    );
     assert!(result.stdout.contains("FORBIDDEN"), "{}", result.stdout);
     assert!(result.stderr.contains("error[PF005]"), "{}", result.stderr);
     assert_no_token(&result, &sandbox.log());

@@ -51,6 +51,15 @@ fn actions_mode_masks_annotates_and_summarises() {
     }
     let summary = std::fs::read_to_string(summary).expect("summary written");
     assert!(summary.contains("| Provider | Status |"), "{summary}");
-    assert!(summary.contains("VALID"), "{summary}");
+    let statuses: Vec<&str> = summary
+        .lines()
+        .filter(|line| line.starts_with("| hf |"))
+        .filter_map(|line| line.split('|').nth(2).map(str::trim))
+        .collect();
+    assert_eq!(
+        statuses,
+        ["✅ VALID", "❌ VALID", "❌ INVALID"],
+        "{summary}"
+    );
     assert!(summary.contains("PF003"), "{summary}");
 }

@@ -123,6 +123,26 @@ pub fn assert_no_token(run: &Run, log: &str) {
     }
 }
 
+/// The STATUS column of `provider`'s row in `preflight check`'s table (`VALID`, `INVALID`, …),
+/// so a test tells `VALID` from `INVALID` instead of matching a substring of both.
+pub fn table_status<'a>(stdout: &'a str, provider: &str) -> Option<&'a str> {
+    stdout.lines().find_map(|line| {
+        let mut columns = line.split_whitespace();
+        (columns.next() == Some(provider))
+            .then(|| columns.next())
+            .flatten()
+    })
+}
+
+/// The `status` of every `token_validated` event in the auth log, in order.
+pub fn logged_statuses(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["event"] == "token_validated")
+        .filter_map(|event| event["fields"]["status"].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub fn write_file(path: &Path, contents: &[u8]) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, contents).expect("write");
