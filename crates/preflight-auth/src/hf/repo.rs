@@ -21,7 +21,7 @@ use serde::Serialize;
 pub const MAX_PART_LEN: usize = 96;
 
 /// A repository type. API paths use the plural (`models`); git, LFS and `resolve` URLs use
-/// a prefix that is empty for models (hf-hub-protocol.md §4).
+/// a prefix that is empty for models (`docs/protocol/hf-hub.md#repo-types-and-url-shapes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoType {
