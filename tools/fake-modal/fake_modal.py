@@ -251,7 +251,8 @@ async def auth_token_get(ctx: Context, stream) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# `modal run` of an app with only a local entrypoint (modal-auth.md §4.3, §7). Apps live in
+# `modal run` of an app with only a local entrypoint (README.md, "`modal run` of a
+# local-entrypoint app"; docs/protocol/modal.md). Apps live in
 # `State.extra["apps"]`: app id -> FakeApp. An app is "done" once the client disconnects or
 # stops it; that ends its `AppGetLogs` stream with `app_done`, so the CLI does not wait
 # `logs_timeout` (10 s) for final logs.

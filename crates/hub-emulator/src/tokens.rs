@@ -207,7 +207,7 @@ impl TokenSpec {
         }
     }
 
-    /// The whoami-v2 JSON body (§2.2 of the protocol reference).
+    /// The whoami-v2 JSON body (`docs/protocol/hf-hub.md#whoami-v2`).
     pub fn whoami_json(&self) -> serde_json::Value {
         let orgs: Vec<serde_json::Value> = self
             .orgs

@@ -1,6 +1,7 @@
 //! The upload planner: which local files go where in the repository.
 //!
-//! Selection follows the official client's `upload_folder` (hf-hub-protocol.md §4.9):
+//! Selection follows the official client's `upload_folder`
+//! (`docs/protocol/hf-hub.md#folder-selection`):
 //!
 //! - the walk is sorted, files only, paths relative to the folder in POSIX form;
 //! - `include`/`exclude` are fnmatch-like: `*` also matches `/`, a pattern ending in `/` gets

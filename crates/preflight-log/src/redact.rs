@@ -1,7 +1,9 @@
 //! Secret scrubbing applied to every string before it is serialized.
 //!
-//! This is the last of three lines of defence: secrets are typed so their `Debug` is redacted
-//! (`preflight_types::Secret`), call sites log presence and source rather than values, and — in
+//! This is the last of three lines of defence (see
+//! `docs/learnings.md#keeping-secrets-out-of-output-three-lines-of-defence`): secrets are typed
+//! so their `Debug` is redacted (`preflight_types::Secret`), call sites log presence and source
+//! rather than values, and — in
 //! case both fail — every string that reaches the auth log (or the human stderr layer) passes
 //! through [`redact`] first.
 //!

@@ -129,7 +129,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// The wait a response asks for, from its headers, or `None`.
 ///
-/// In order (the Hub client's order, hf-hub-protocol.md §3.2):
+/// In order (the Hub client's order, `docs/protocol/hf-hub.md#retries-and-rate-limits`):
 /// 1. `RateLimit: "<policy>";r=<remaining>;t=<seconds>` with `r=0`: `t` seconds. The older draft
 ///    form `limit=…, remaining=0, reset=<seconds>` is also understood. An item with `r>0` asks for
 ///    nothing.

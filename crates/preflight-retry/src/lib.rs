@@ -85,8 +85,9 @@
 //! | LFS verify `POST` | `Idempotent` | read-only check |
 //! | `POST …/commit/{rev}` | **`NotIdempotent`** | a repeat can create a second commit; retried only when the request provably never reached the server. After any other failure, re-read the branch head: if the commit landed, it is done; otherwise commit again with `parentCommit` set |
 //!
-//! The official client retries the same set (hf-hub-protocol.md §3.2), except that it does not
-//! retry whoami, repo info or create_repo; retrying them here is safe for the reasons above.
+//! The official client retries the same set (`docs/protocol/hf-hub.md#retries-and-rate-limits`),
+//! except that it does not retry whoami, repo info or create_repo; retrying them here is safe
+//! for the reasons above.
 
 mod classify;
 mod config;

@@ -37,7 +37,7 @@ impl RepoIdError {
 }
 
 /// A repository type. API paths use the plural (`models`); git, LFS and `resolve` URLs use
-/// a prefix that is empty for models (docs/protocol/hf-hub.md).
+/// a prefix that is empty for models (`docs/protocol/hf-hub.md#repo-types-and-url-shapes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RepoType {

@@ -1,8 +1,9 @@
 //! "May this token do X to this repo?", decided from the whoami answer alone.
 //!
 //! The Hub enforces permissions server-side; the official client does not pre-check them
-//! (hf-hub-protocol.md §2.3). This is Preflight's heuristic, and a server 403 stays
-//! authoritative. Names are compared case-insensitively, as the Hub resolves repo ids.
+//! (`docs/protocol/hf-hub.md#the-write-permission-rule`). This is Preflight's heuristic, and
+//! a server 403 stays authoritative. Names are compared case-insensitively, as the Hub resolves
+//! repo ids.
 //!
 //! | role | need `write` | need `read` |
 //! |---|---|---|

@@ -55,8 +55,8 @@ pub fn resolve_endpoint(env: &dyn Env, option: Option<&str>) -> String {
     }
 }
 
-/// The whoami-v2 answer (hf-hub-protocol.md §2.2). Every field is optional: the Hub and its
-/// emulators differ in what they send.
+/// The whoami-v2 answer (`docs/protocol/hf-hub.md#answer-fields-preflight-reads`). Every field
+/// is optional: the Hub and its emulators differ in what they send.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct WhoAmI {

@@ -1,5 +1,6 @@
 //! The docs cannot drift from the code: every code has a guide section (checked in
-//! `guide.rs`), and every relative link between the Markdown documents resolves.
+//! `guide.rs`), every relative link between the Markdown documents resolves, and every Markdown
+//! file a Rust source names (rustdoc, comments, messages) is in the repository.
 
 use std::path::{Path, PathBuf};
 
@@ -104,4 +105,139 @@ fn every_relative_link_between_documents_resolves() {
         }
     }
     assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// Every `*.rs` file under `crates/*/src`.
+fn rust_sources(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for krate in std::fs::read_dir(root.join("crates")).expect("read crates") {
+        let mut stack = vec![krate.expect("entry").path().join("src")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|ext| ext == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn is_path_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '-')
+}
+
+/// The Markdown paths `text` names, with their `#anchor` if any: `docs/x.md`,
+/// `../../docs/x.md#pf003`, `README.md`. URLs (`https://…/README.md`) and bare `.md` (a
+/// file extension in code, or `{name}.md` in a format string) are not paths.
+fn markdown_mentions(text: &str) -> Vec<(String, Option<String>)> {
+    let mut found = Vec::new();
+    for (index, _) in text.match_indices(".md") {
+        let end = index + ".md".len();
+        let after = text[end..].chars().next();
+        if after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+            continue; // `.mdx`, `.md_files`, …
+        }
+        let start = text[..index]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| is_path_char(*c))
+            .last()
+            .map_or(index, |(position, _)| position);
+        let path = &text[start..end];
+        let stem = &text[start..index];
+        if !stem.chars().any(|c| c.is_ascii_alphanumeric() || c == '_')
+            || path.starts_with("//")
+            || text[..start].ends_with(':')
+        {
+            continue;
+        }
+        let anchor = text[end..].strip_prefix('#').map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                .collect::<String>()
+        });
+        found.push((path.to_owned(), anchor.filter(|anchor| !anchor.is_empty())));
+    }
+    found
+}
+
+#[test]
+fn markdown_mentions_are_paths_not_extensions_or_urls() {
+    let text = "see docs/protocol/hf-hub.md#whoami-v2, `../../docs/a.md`, README.md.\n\
+                format!(\"{name}.md\"), ends_with(\".md\"), x.mdx, \
+                https://example.invalid/blob/main/NOTES.md, docs/auth-troubleshooting.md#{}";
+    let found = markdown_mentions(text);
+    let expected = [
+        ("docs/protocol/hf-hub.md", Some("whoami-v2")),
+        ("../../docs/a.md", None),
+        ("README.md", None),
+        ("docs/auth-troubleshooting.md", None),
+    ];
+    let expected: Vec<(String, Option<String>)> = expected
+        .iter()
+        .map(|(path, anchor)| ((*path).to_owned(), anchor.map(str::to_owned)))
+        .collect();
+    assert_eq!(found, expected);
+}
+
+/// Rustdoc and comments point readers to Markdown files ("see `docs/protocol/hf-hub.md#…`");
+/// each must be in the repository, and its `#anchor` a heading there. A path resolves from the
+/// workspace root, from the source file's directory, or from the crate's directory.
+#[test]
+fn every_markdown_file_named_in_rust_sources_exists() {
+    let root = workspace_root();
+    let sources = rust_sources(&root);
+    assert!(
+        sources.len() > 20,
+        "found only {} Rust sources under {}/crates/*/src",
+        sources.len(),
+        root.display()
+    );
+    let mut checked = 0;
+    let mut broken = Vec::new();
+    for file in &sources {
+        let text = std::fs::read_to_string(file).expect("read");
+        let crate_dir = file
+            .ancestors()
+            .find(|dir| dir.join("Cargo.toml").is_file())
+            .unwrap_or(&root);
+        let here = file.parent().expect("parent");
+        for (path, anchor) in markdown_mentions(&text) {
+            checked += 1;
+            let Some(target) = [root.join(&path), here.join(&path), crate_dir.join(&path)]
+                .into_iter()
+                .find(|candidate| candidate.is_file())
+            else {
+                broken.push(format!(
+                    "{}: {path} is not in the repository",
+                    file.strip_prefix(&root).unwrap_or(file).display()
+                ));
+                continue;
+            };
+            if let Some(anchor) = anchor {
+                let linked = std::fs::read_to_string(&target).expect("read");
+                if !anchors(&linked).contains(&anchor) {
+                    broken.push(format!(
+                        "{}: {path}#{anchor} names no heading of {path}",
+                        file.strip_prefix(&root).unwrap_or(file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 0, "no Markdown path found in any Rust source");
+    assert!(
+        broken.is_empty(),
+        "Rust sources name Markdown files that are not in the repository (protocol facts \
+         belong in docs/protocol/):\n{}",
+        broken.join("\n")
+    );
 }
