@@ -240,3 +240,32 @@ fn an_auth_log_that_fails_mid_run_is_a_warning_not_a_failure() {
     // Nothing reached a log file here; stdout and stderr are still searched.
     assert_no_token(&result, "");
 }
+
+/// A token pasted where the repo goes is quoted back in the usage error. No credential
+/// pattern matches the fixture tokens, so only the command's registration of the token it
+/// discovered (`register_secret`) keeps it out of stderr, stdout and the log.
+#[test]
+fn a_token_pasted_as_the_repo_is_masked_in_the_error() {
+    let hub = emulator();
+    for args in [
+        vec!["check", "hf", "--repo", WRITE_TOKEN],
+        vec!["check", "hf", "--repo", WRITE_TOKEN, "--json"],
+        vec!["upload", ".", "--repo", WRITE_TOKEN, "--dry-run"],
+    ] {
+        let sandbox = Sandbox::new();
+        let result = run(sandbox
+            .command()
+            .args(&args)
+            .env("HF_TOKEN", WRITE_TOKEN)
+            .env("HF_ENDPOINT", hub.url()));
+        assert_eq!(result.code, 2, "{args:?}: {}", result.stderr);
+        assert!(
+            result
+                .stderr
+                .contains("error[PF009]: repo id `hf_…3Lm2` is not valid"),
+            "{args:?}: {}",
+            result.stderr
+        );
+        assert_no_token(&result, &sandbox.log());
+    }
+}

@@ -3,45 +3,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hub_emulator::{BackgroundEmulator, EmulatorConfig, ScopedPermission, TokenRole, TokenSpec};
+use hub_emulator::BackgroundEmulator;
+pub use preflight_test_support::tokens::{
+    ALL_TOKENS, OTHER_ORG_TOKEN, READ_TOKEN, REVOKED_TOKEN, WRITE_TOKEN,
+};
 use tempfile::TempDir;
 
-pub const WRITE_TOKEN: &str = "hf_WriteTokenAbcdefghijklmnopqrstuvwxyzAB";
-pub const READ_TOKEN: &str = "hf_ReadTokenAbcdefghijklmnopqrstuvwxyzABC";
-pub const REVOKED_TOKEN: &str = "hf_RevokedTokenAbcdefghijklmnopqrstuvwxy";
-pub const OTHER_ORG_TOKEN: &str = "hf_OtherOrgTokenAbcdefghijklmnopqrstuvwx";
-pub const ALL_TOKENS: &[&str] = &[WRITE_TOKEN, READ_TOKEN, REVOKED_TOKEN, OTHER_ORG_TOKEN];
-
+/// The Hub emulator with the fixture tokens of `alice` (org `acme`).
 pub fn emulator() -> BackgroundEmulator {
-    let token = |token: &str, role: TokenRole, revoked: bool| TokenSpec {
-        token: token.to_owned(),
-        user: "alice".to_owned(),
-        orgs: vec!["acme".to_owned()],
-        role,
-        display_name: Some("test-token".to_owned()),
-        revoked,
-    };
-    let config = EmulatorConfig {
-        tokens: vec![
-            token(WRITE_TOKEN, TokenRole::Write, false),
-            token(READ_TOKEN, TokenRole::Read, false),
-            token(REVOKED_TOKEN, TokenRole::Write, true),
-            token(
-                OTHER_ORG_TOKEN,
-                TokenRole::FineGrained {
-                    scoped: vec![ScopedPermission {
-                        entity_type: "org".to_owned(),
-                        entity_name: "other-org".to_owned(),
-                        permissions: vec!["repo.content.read".to_owned(), "repo.write".to_owned()],
-                    }],
-                    global: Vec::new(),
-                },
-                false,
-            ),
-        ],
-        ..EmulatorConfig::default()
-    };
-    hub_emulator::start_in_background(config).expect("emulator starts")
+    preflight_test_support::hub::start_alice_hub()
 }
 
 /// A scratch home with no credentials, and the auth log inside it.
@@ -106,21 +76,16 @@ pub fn run(command: &mut Command) -> Run {
     }
 }
 
-/// Fails if any known token appears in the output or the log.
+/// Fails if any fixture token appears in the output or the log.
 pub fn assert_no_token(run: &Run, log: &str) {
-    for token in ALL_TOKENS {
-        assert!(
-            !run.stdout.contains(token),
-            "token leaked to stdout:\n{}",
-            run.stdout
-        );
-        assert!(
-            !run.stderr.contains(token),
-            "token leaked to stderr:\n{}",
-            run.stderr
-        );
-        assert!(!log.contains(token), "token leaked to the auth log:\n{log}");
-    }
+    preflight_test_support::assert_no_secret(
+        [
+            ("stdout", run.stdout.as_str()),
+            ("stderr", run.stderr.as_str()),
+            ("the auth log", log),
+        ],
+        ALL_TOKENS,
+    );
 }
 
 /// The STATUS column of `provider`'s row in `preflight check`'s table (`VALID`, `INVALID`, …),
