@@ -430,6 +430,14 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, close)
 
+    tls = None
+    if args.tls_cert:
+        import ssl
+
+        # HTTP/2 over TLS with ALPN `h2`, as Modal's servers speak it.
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        tls.set_alpn_protocols(["h2"])
     urls = []
     for spec in args.port or ["0"]:
         port_text, _, port_mode = spec.partition(":")
@@ -446,13 +454,13 @@ async def serve(args: argparse.Namespace) -> None:
             servers.append(server)
         else:
             server = grpclib.server.Server([make_servicer(state)])
-            await server.start(args.host, int(port_text))
+            await server.start(args.host, int(port_text), ssl=tls)
             port = server._server.sockets[0].getsockname()[1]  # grpclib exposes no public accessor
             if port_mode == "close":
                 server.close()  # the port is known, and refuses connections
             else:
                 servers.append(server)
-        urls.append(f"http://{args.host}:{port}")
+        urls.append(f"{'https' if tls and port_mode != 'silent' else 'http'}://{args.host}:{port}")
     print(f"fake-modal listening on {','.join(urls)}", flush=True)
 
     async def watch_control() -> None:
@@ -489,6 +497,8 @@ def main(argv=None) -> None:
         help="a token the server accepts (repeatable)",
     )
     parser.add_argument("--mode", choices=MODES + ("silent",), default="normal")
+    parser.add_argument("--tls-cert", help="serve TLS (ALPN h2) with this PEM certificate chain; URLs become https://")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     parser.add_argument("--record-metadata", help="append every RPC's metadata as a JSON line (secrets redacted)")
     parser.add_argument("--min-client-version", help="answer FAILED_PRECONDITION 'Old client' below this x-modal-client-version")
     parser.add_argument(

@@ -304,11 +304,18 @@ fn native_result(
     let answer = match outcome {
         native::Outcome::NeedsCli(why) => return Err(why),
         native::Outcome::Unreachable { errors } => {
-            return Ok(unknown(format!(
-                "Modal could not be reached within {:.1} s ({server_url}): {}",
-                timeout.as_secs_f64(),
-                scrub(&errors.join("; "))
-            )));
+            let text = scrub(&errors.join("; "));
+            let mut result = unknown(format!(
+                "Modal could not be reached within {:.1} s ({server_url}): {text}",
+                timeout.as_secs_f64()
+            ));
+            if text.contains("certificate") {
+                result.remediation = Some(format!(
+                    "The server's TLS certificate is not trusted here: behind a TLS-inspecting proxy, point SSL_CERT_FILE at its CA (PEM). {}",
+                    network_hint(server_url)
+                ));
+            }
+            return Ok(result);
         }
         native::Outcome::TimedOut { url, attempts } => {
             return Ok(unknown(format!(

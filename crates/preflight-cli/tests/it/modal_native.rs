@@ -561,3 +561,130 @@ fn compare(fake: &Fake, name: &str, config: Option<&str>, vars: &[(&str, &str)])
         format!("{name}: {verdict} (preflight exit {})", ours.code)
     }
 }
+
+/// A CA and a leaf for 127.0.0.1 signed by it, made with the `openssl` CLI.
+fn test_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (apt-get install openssl)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=fake-modal test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
+#[test]
+fn tls_trusts_the_platform_roots_and_ssl_cert_file() {
+    let certs = tempfile::tempdir().expect("certs");
+    test_certificates(certs.path());
+    let cert = certs.path().join("leaf.pem").display().to_string();
+    let key = certs.path().join("leaf.key").display().to_string();
+    let fake = Fake::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(fake.url.starts_with("https://"), "{}", fake.url);
+    let case = Case::new();
+    let ca = certs.path().join("ca.pem").display().to_string();
+
+    // The test CA through SSL_CERT_FILE: a verified TLS connection, ALPN h2, VALID.
+    let mut vars = token(GOOD_ID, GOOD_SECRET, &fake.url);
+    vars.push(("SSL_CERT_FILE".to_owned(), ca));
+    let trusted = case.check(None, &refs(&vars), &[]);
+    assert_eq!(trusted.code, 0, "{}", trusted.stderr);
+    assert_eq!(result_of(&trusted)["details"]["server"], fake.url);
+
+    // Without it the certificate is not trusted: UNKNOWN, and the hint names SSL_CERT_FILE.
+    let untrusted = case.check(
+        None,
+        &refs(&token(GOOD_ID, GOOD_SECRET, &fake.url)),
+        &["--modal-timeout", "1s"],
+    );
+    assert_eq!(untrusted.code, 14, "{}", untrusted.stderr);
+    let result = result_of(&untrusted);
+    assert_eq!(result["code"], "PF108");
+    assert!(
+        result["remediation"]
+            .as_str()
+            .is_some_and(|hint| hint.contains("SSL_CERT_FILE")),
+        "{result}"
+    );
+
+    // An unreadable SSL_CERT_FILE is named, at once.
+    let mut vars = token(GOOD_ID, GOOD_SECRET, &fake.url);
+    vars.push(("SSL_CERT_FILE".to_owned(), "/nonexistent/ca.pem".to_owned()));
+    let unreadable = case.check(None, &refs(&vars), &[]);
+    assert_eq!(unreadable.code, 14, "{}", unreadable.stderr);
+    assert!(
+        result_of(&unreadable)["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("/nonexistent/ca.pem")),
+        "{}",
+        unreadable.stdout
+    );
+    assert_eq!(fake.rpcs(), ["TokenInfoGet"]);
+    assert_no_secret(&trusted, &case.log(), &fake);
+}
