@@ -81,10 +81,13 @@ QUICK = {
     "small": {"files": 200, "size": 4096},
 }
 
+MODAL_ONLY = {"check-modal", "check-modal-native", "check-modal-missing", "check-modal-half"}
+
 SCENARIOS = [
     "check-hf",
     "check-hf-missing",
     "check-modal",
+    "check-modal-native",
     "check-modal-missing",
     "check-modal-half",
     "invalid-token",
@@ -126,7 +129,7 @@ def target_dir() -> Path:
     return ROOT / "target"
 
 
-def build(skip: bool) -> tuple[Path, Path]:
+def build(skip: bool, need_emulator: bool = True) -> tuple[Path, Path]:
     release = target_dir() / "release"
     if not skip:
         print(f"==> cargo build --release -p preflight-cli -p hub-emulator (into {release})", flush=True)
@@ -134,7 +137,8 @@ def build(skip: bool) -> tuple[Path, Path]:
             ["cargo", "build", "--release", "-p", "preflight-cli", "-p", "hub-emulator"], cwd=ROOT, check=True
         )
     preflight, emulator = release / "preflight", release / "hub-emulator"
-    for binary in (preflight, emulator):
+    # The Modal scenarios talk to tools/fake-modal only: they need no emulator binary.
+    for binary in (preflight, emulator) if need_emulator else (preflight,):
         if not binary.exists():
             sys.exit(f"error: {binary} is missing (run without --no-build)")
     return preflight, emulator
@@ -509,11 +513,11 @@ class Runner:
             finally:
                 emulator.stop()
         modal_cases = [
-            ("check-modal", "valid token (the CLI must be asked)", MODAL_ID, MODAL_SECRET, 0),
+            ("check-modal", "valid token, `--modal-via cli` (the CLI must be asked)", MODAL_ID, MODAL_SECRET, 0),
             ("check-modal-missing", "no Modal credentials at all (decidable offline)", None, None, 10),
             ("check-modal-half", "`MODAL_TOKEN_ID` set, `MODAL_TOKEN_SECRET` missing (decidable offline)", MODAL_ID, None, "nonzero"),
         ]
-        if any(case[0] in wanted for case in modal_cases):
+        if any(case[0] in wanted for case in modal_cases) or "check-modal-native" in wanted:
             fake = start_fake_modal(self.logs / "fake-modal.log")
             try:
                 for name, title, token_id, secret, expect in modal_cases:
@@ -527,7 +531,15 @@ class Runner:
                         runs,
                         {
                             "preflight": (
-                                [self.preflight, "check", "modal", "--modal-cli", str(VENV / "bin" / "modal")],
+                                [
+                                    self.preflight,
+                                    "check",
+                                    "modal",
+                                    "--modal-via",
+                                    "cli",
+                                    "--modal-cli",
+                                    str(VENV / "bin" / "modal"),
+                                ],
                                 env,
                                 expect,
                             ),
@@ -535,6 +547,28 @@ class Runner:
                         },
                     )
                     self.record(name, f"`preflight check modal` vs `modal token info`: {title}", tools, started)
+                if "check-modal-native" in wanted:
+                    # The native check (issue 13) next to the CLI on the same fake, in one
+                    # alternation; its PATH holds no Python and no `modal`.
+                    print("==> check-modal-native: preflight check modal --modal-via native vs modal token info", flush=True)
+                    started = load()
+                    env = self.modal_env(fake.url, MODAL_ID, MODAL_SECRET)
+                    bare = dict(env, PATH=str(self.work / "empty-bin"))
+                    (self.work / "empty-bin").mkdir(exist_ok=True)
+                    tools = self.alternate(
+                        "check-modal-native",
+                        runs,
+                        {
+                            "preflight": ([self.preflight, "check", "modal", "--modal-via", "native"], bare, 0),
+                            "modal": ([str(VENV / "bin" / "modal"), "token", "info"], env, 0),
+                        },
+                    )
+                    self.record(
+                        "check-modal-native",
+                        "`preflight check modal --modal-via native` (no Python on PATH) vs `modal token info`: valid token",
+                        tools,
+                        started,
+                    )
             finally:
                 fake.stop()
 
@@ -779,7 +813,7 @@ def render(results: dict) -> None:
         w("")
 
     sections = [
-        ("## 1. Credential check", ["check-hf", "check-hf-missing", "check-modal", "check-modal-missing", "check-modal-half"]),
+        ("## 1. Credential check", ["check-hf", "check-hf-missing", "check-modal-native", "check-modal", "check-modal-missing", "check-modal-half"]),
         ("## 2. Invalid token: time to fail", ["invalid-token"]),
         ("## 3. Uploads (LFS protocol, same emulator settings for both)", ["upload-small", "upload-eight", "upload-big"]),
         ("## 4. No-op re-upload of an unchanged folder", ["noop-small", "noop-eight"]),
@@ -884,6 +918,16 @@ def targets_table(scen: dict) -> str:
                 f"{seconds(p)} vs `modal token info` {seconds(m)} (+{seconds(max(p - m, 0))}; "
                 f"the CLI's own runs spread over {seconds(spread)})",
                 p <= m * 1.15 + 0.05,
+            )
+        )
+    if "check-modal-native" in scen:
+        e = scen["check-modal-native"]
+        p, m = med(e, "preflight"), med(e, "modal")
+        rows.append(
+            (
+                "Native Modal check ≥ 50× faster than `modal token info` (issue 13)",
+                f"{m / p:.0f}× ({seconds(p)} vs {seconds(m)})",
+                m / p >= 50,
             )
         )
     for name in ("check-modal-missing", "check-modal-half", "check-hf-missing"):
@@ -1051,9 +1095,11 @@ def main() -> None:
             sys.exit(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
     ensure_time()
-    preflight, emulator = build(args.no_build)
+    preflight, emulator = build(args.no_build, need_emulator=not wanted <= MODAL_ONLY)
     data_dir = Path(args.data_dir)
-    sets = ensure_data(data_dir, QUICK if args.quick else FULL)
+    # The Modal scenarios upload nothing: no need to write gigabytes for them.
+    sets = {} if wanted <= MODAL_ONLY else ensure_data(data_dir, QUICK if args.quick else FULL)
+    data_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=data_dir))
     runner = Runner(args, preflight, emulator, sets, work)
     meta = machine_meta(preflight, args.quick, args.server_dir)

@@ -8,10 +8,13 @@ already depends on: no `.proto`, no code generation, and the message layout can 
 from the client under test. See README.md.
 
 Usage:
-    python fake_modal.py --port 0 --token ak-x:as-y:workspace:user[:expires_unix] ...
-        [--mode normal|hang|unauthenticated-all] [--control-file PATH] [--record PATH]
+    python fake_modal.py --port 0 [--port 0:silent] --token ak-x:as-y:workspace:user[:expires_unix[:name]] ...
+        [--mode normal|hang|unauthenticated-all|close|silent] [--control-file PATH] [--record PATH]
+        [--record-metadata PATH] [--min-client-version V] [--require-python-version]
+        [--unimplemented METHOD]
 
-Prints `fake-modal listening on http://127.0.0.1:PORT` (flushed) once it accepts connections.
+Prints `fake-modal listening on http://127.0.0.1:PORT[,http://127.0.0.1:PORT2…]` (flushed) once
+it accepts connections: with several `--port`s the line is a ready `MODAL_SERVER_URL` list.
 
 Answers the credential RPCs (`modal token info/set`, `modal profile list`, libmodal's
 `AuthTokenGet`) and everything `modal run` needs for an app with only a local entrypoint
@@ -43,6 +46,10 @@ from modal_proto import api_grpc, api_pb2
 
 SERVICE = "modal.client.ModalClient"
 MODES = ("normal", "hang", "unauthenticated-all", "close")
+# What one listening address does: serve gRPC, refuse connections, or accept and stay silent.
+PORT_MODES = ("normal", "close", "silent")
+# Metadata values a recording must never hold.
+SECRET_HEADERS = {"x-modal-token-secret", "x-modal-oauth-client-secret", "x-modal-refresh-token"}
 # Methods the real servicer lets through without a token (the anonymous browser flow).
 ANONYMOUS = {"TokenFlowCreate", "TokenFlowWait"}
 
@@ -54,16 +61,19 @@ class Token:
     workspace: str
     user: str
     expires_at: Optional[int] = None
+    name: str = ""
 
     @classmethod
     def parse(cls, text: str) -> "Token":
         parts = text.split(":")
-        if len(parts) not in (4, 5) or not all(parts[:4]):
+        # USER may be `service=NAME` for a service-user token.
+        if len(parts) not in (4, 5, 6) or not all(parts[:4]):
             raise argparse.ArgumentTypeError(
-                f"--token wants ID:SECRET:WORKSPACE:USER[:EXPIRES_UNIX], got {len(parts)} fields"
+                f"--token wants ID:SECRET:WORKSPACE:USER[:EXPIRES_UNIX[:NAME]], got {len(parts)} fields"
             )
-        expires = int(parts[4]) if len(parts) == 5 and parts[4] else None
-        return cls(parts[0], parts[1], parts[2], parts[3], expires)
+        expires = int(parts[4]) if len(parts) >= 5 and parts[4] else None
+        name = parts[5] if len(parts) == 6 else ""
+        return cls(parts[0], parts[1], parts[2], parts[3], expires, name)
 
 
 @dataclass
@@ -78,15 +88,29 @@ class State:
     # "Token has expired." as a real server would for other RPCs.
     expired: str = "report"
     record_path: Optional[str] = None
+    metadata_path: Optional[str] = None
+    min_client_version: Optional[str] = None
+    require_python_version: bool = False
+    unimplemented: tuple = ()
     control_path: Optional[str] = None
     control_mtime: float = -1.0
     on_close: Optional[Callable[[], None]] = None
     extra: dict = field(default_factory=dict)
 
-    def record(self, method: str) -> None:
+    def record(self, method: str, metadata=None) -> None:
         if self.record_path:
             with open(self.record_path, "a", encoding="utf-8") as f:
                 f.write(method + "\n")
+                f.flush()
+        if self.metadata_path and metadata is not None:
+            # Secrets are recorded as present, never as values.
+            seen = {
+                key: ("<redacted>" if key in SECRET_HEADERS else value)
+                for key, value in metadata.items()
+                if isinstance(value, str)
+            }
+            with open(self.metadata_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"method": method, "metadata": seen}, sort_keys=True) + "\n")
                 f.flush()
 
     def reload_control(self) -> None:
@@ -144,9 +168,19 @@ def unauthenticated(message: str) -> GRPCError:
 def authenticate(state: State, method: str, metadata) -> Optional[Token]:
     """Mirrors Modal's own test servicer (py/test/conftest.py): client headers required; a
     token id and secret required for every method but the anonymous flow."""
-    for header in ("x-modal-client-version", "x-modal-client-type", "x-modal-python-version"):
+    required = ["x-modal-client-version", "x-modal-client-type"]
+    # Modal's test servicer also requires the Python version; the libmodal Go/JS clients, which
+    # the real server accepts, never send it, so here it is opt-in.
+    if state.require_python_version:
+        required.append("x-modal-python-version")
+    for header in required:
         if header not in metadata:
             raise GRPCError(grpclib.const.Status.FAILED_PRECONDITION, f"Missing {header} header")
+    if state.min_client_version and _version(metadata["x-modal-client-version"]) < _version(
+        state.min_client_version
+    ):
+        # What the servicer answers a client below the current version.
+        raise GRPCError(grpclib.const.Status.FAILED_PRECONDITION, "Old client (fake server)")
     if method in ANONYMOUS:
         return None
     path = f"/{SERVICE}/{method}"
@@ -167,16 +201,24 @@ def authenticate(state: State, method: str, metadata) -> Optional[Token]:
     return token
 
 
+def _version(text: str) -> tuple:
+    parts = []
+    for part in text.split("."):
+        digits = "".join(c for c in part if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
 def _wrap(state: State, method: str) -> Callable[["grpclib.server.Stream"], Awaitable[None]]:
     async def handle(stream: "grpclib.server.Stream") -> None:
         state.reload_control()
-        state.record(method)
+        state.record(method, stream.metadata)
         if state.mode == "hang":
             # Accept the call and never answer; the CLI has no per-attempt deadline here.
             await asyncio.Event().wait()
         token = authenticate(state, method, stream.metadata)
         handler = HANDLERS.get(method)
-        if handler is None:
+        if handler is None or method in state.unimplemented:
             raise GRPCError(grpclib.const.Status.UNIMPLEMENTED, f"{method} is not implemented by fake-modal")
         await handler(Context(state, method, token), stream)
 
@@ -220,8 +262,19 @@ async def token_info_get(ctx: Context, stream) -> None:
         token_id=token.token_id,
         workspace_id=f"ac-{token.workspace}",
         workspace_name=token.workspace,
-        user_identity=api_pb2.UserIdentity(user_id=f"us-{token.user}", username=token.user),
+        token_name=token.name,
     )
+    if token.user.startswith("service="):
+        service = token.user[len("service="):]
+        response.service_user_identity.CopyFrom(
+            api_pb2.ServiceUserIdentity(
+                service_user_id=f"su-{service}",
+                service_user_name=service,
+                created_by=api_pb2.UserIdentity(user_id="us-owner", username="owner"),
+            )
+        )
+    else:
+        response.user_identity.CopyFrom(api_pb2.UserIdentity(user_id=f"us-{token.user}", username=token.user))
     response.created_at.seconds = 1_700_000_000
     if token.expires_at is not None:
         response.expires_at.seconds = token.expires_at
@@ -357,24 +410,59 @@ async def serve(args: argparse.Namespace) -> None:
         mode=args.mode,
         expired=args.expired,
         record_path=args.record,
+        metadata_path=args.record_metadata,
+        min_client_version=args.min_client_version,
+        require_python_version=args.require_python_version,
+        unimplemented=tuple(args.unimplemented),
         control_path=args.control_file,
     )
-    server = grpclib.server.Server([make_servicer(state)])
     closed = asyncio.Event()
+    servers = []
+    silent_connections = []
 
     def close() -> None:
         if not closed.is_set():
             closed.set()
-            server.close()  # stops listening: new connections are refused
+            for server in servers:
+                server.close()  # stops listening: new connections are refused
 
     state.on_close = close
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, close)
 
-    await server.start(args.host, args.port)
-    port = server._server.sockets[0].getsockname()[1]  # grpclib exposes no public accessor
-    print(f"fake-modal listening on http://{args.host}:{port}", flush=True)
+    tls = None
+    if args.tls_cert:
+        import ssl
+
+        # HTTP/2 over TLS with ALPN `h2`, as Modal's servers speak it.
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+        tls.set_alpn_protocols(["h2"])
+    urls = []
+    for spec in args.port or ["0"]:
+        port_text, _, port_mode = spec.partition(":")
+        port_mode = port_mode or ("silent" if args.mode == "silent" else "normal")
+        if port_mode not in PORT_MODES:
+            raise SystemExit(f"--port {spec}: mode must be one of {', '.join(PORT_MODES)}")
+        if port_mode == "silent":
+            # Accepts TCP connections and never reads or writes a byte: no HTTP/2 at all.
+            def silent(reader, writer) -> None:
+                silent_connections.append(writer)
+
+            server = await asyncio.start_server(silent, args.host, int(port_text))
+            port = server.sockets[0].getsockname()[1]
+            servers.append(server)
+        else:
+            server = grpclib.server.Server([make_servicer(state)])
+            await server.start(args.host, int(port_text), ssl=tls)
+            port = server._server.sockets[0].getsockname()[1]  # grpclib exposes no public accessor
+            if port_mode == "close":
+                server.close()  # the port is known, and refuses connections
+            else:
+                servers.append(server)
+        urls.append(f"{'https' if tls and port_mode != 'silent' else 'http'}://{args.host}:{port}")
+    print(f"fake-modal listening on {','.join(urls)}", flush=True)
 
     async def watch_control() -> None:
         while not closed.is_set():
@@ -394,7 +482,13 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument(
+        "--port",
+        action="append",
+        metavar="PORT[:MODE]",
+        help="listen address (repeatable; 0 picks a free port); MODE normal, close (refuses "
+        "connections) or silent (accepts TCP, never answers)",
+    )
     parser.add_argument(
         "--token",
         type=Token.parse,
@@ -403,7 +497,17 @@ def main(argv=None) -> None:
         metavar="ID:SECRET:WORKSPACE:USER[:EXPIRES_UNIX]",
         help="a token the server accepts (repeatable)",
     )
-    parser.add_argument("--mode", choices=MODES, default="normal")
+    parser.add_argument("--mode", choices=MODES + ("silent",), default="normal")
+    parser.add_argument("--tls-cert", help="serve TLS (ALPN h2) with this PEM certificate chain; URLs become https://")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
+    parser.add_argument("--record-metadata", help="append every RPC's metadata as a JSON line (secrets redacted)")
+    parser.add_argument("--min-client-version", help="answer FAILED_PRECONDITION 'Old client' below this x-modal-client-version")
+    parser.add_argument(
+        "--require-python-version",
+        action="store_true",
+        help="answer FAILED_PRECONDITION without x-modal-python-version, as Modal's test servicer does",
+    )
+    parser.add_argument("--unimplemented", action="append", default=[], metavar="METHOD", help="answer UNIMPLEMENTED for METHOD")
     parser.add_argument(
         "--expired",
         choices=("report", "reject"),

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use preflight_auth::modal::ModalVia;
 use preflight_auth::{
     Env, MapEnv, ModalOptions, OsEnv, TokenStatus, TokenValidationResult, discover_modal,
     validate_modal,
@@ -129,10 +130,20 @@ fn case_env(home: &Path, fake: &Fake) -> MapEnv {
         .with("MODAL_SERVER_URL", fake.url.as_str())
 }
 
+/// The CLI path only (this file is about `modal token info`; the native path is in
+/// modal_native.rs).
+fn cli_only() -> ModalOptions {
+    ModalOptions {
+        via: ModalVia::Cli,
+        ..ModalOptions::default()
+    }
+}
+
 fn options() -> ModalOptions {
     ModalOptions {
         cli_path: Some(modal_cli()),
         timeout: Duration::from_secs(30),
+        via: ModalVia::Cli,
     }
 }
 
@@ -272,7 +283,7 @@ async fn modal_real_cli_outcomes_against_the_fake() {
         .with("PATH", path.as_str())
         .with("MODAL_TOKEN_ID", GOOD_ID)
         .with("MODAL_TOKEN_SECRET", GOOD_SECRET);
-    let on_path = validate_modal(&env, &ModalOptions::default()).await;
+    let on_path = validate_modal(&env, &cli_only()).await;
     assert_eq!(on_path.status, TokenStatus::Valid, "{on_path:#?}");
 
     // Not on PATH, or a nonexistent cli_path → PF107 with the install command.
@@ -282,10 +293,10 @@ async fn modal_real_cli_outcomes_against_the_fake() {
         .with("MODAL_TOKEN_ID", GOOD_ID)
         .with("MODAL_TOKEN_SECRET", GOOD_SECRET);
     for options in [
-        ModalOptions::default(),
+        cli_only(),
         ModalOptions {
             cli_path: Some(home.path().join("no-such-modal")),
-            ..ModalOptions::default()
+            ..cli_only()
         },
     ] {
         let missing_cli = validate_modal(&env, &options).await;
@@ -310,7 +321,7 @@ async fn modal_real_cli_outcomes_against_the_fake() {
         &case_env(home.path(), &fake),
         &ModalOptions {
             cli_path: Some(stub.clone()),
-            ..ModalOptions::default()
+            ..cli_only()
         },
     )
     .await;
@@ -335,7 +346,7 @@ async fn modal_real_cli_outcomes_against_the_fake() {
         &env,
         &ModalOptions {
             cli_path: Some(stub),
-            ..ModalOptions::default()
+            ..cli_only()
         },
     )
     .await;
@@ -392,6 +403,7 @@ async fn modal_silent_or_closed_server_is_unknown_within_the_deadline() {
     let options = ModalOptions {
         cli_path: Some(modal_cli()),
         timeout: Duration::from_secs(2),
+        via: ModalVia::Cli,
     };
     let needle = format!("MODAL_SERVER_URL={}", fake.url);
 

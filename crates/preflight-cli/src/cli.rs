@@ -67,6 +67,27 @@ impl NeedArg {
     }
 }
 
+/// How the Modal token is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModalViaArg {
+    /// Native gRPC call; the `modal` CLI only when Modal refuses or does not know the call
+    Auto,
+    /// Only the native gRPC call (no Python needed)
+    Native,
+    /// Only `modal token info`
+    Cli,
+}
+
+impl ModalViaArg {
+    pub fn to_via(self) -> preflight_auth::modal::ModalVia {
+        match self {
+            ModalViaArg::Auto => preflight_auth::modal::ModalVia::Auto,
+            ModalViaArg::Native => preflight_auth::modal::ModalVia::Native,
+            ModalViaArg::Cli => preflight_auth::modal::ModalVia::Cli,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Providers to check; with none, both are shown and only configured ones can fail
@@ -109,9 +130,14 @@ pub struct CredentialArgs {
     #[arg(long, value_name = "PATH")]
     pub modal_cli: Option<std::path::PathBuf>,
 
-    /// Deadline for `modal token info` [env: PREFLIGHT_MODAL_TIMEOUT] [default: 10s]
+    /// Deadline for the Modal check [env: PREFLIGHT_MODAL_TIMEOUT] [default: 10s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub modal_timeout: Option<Duration>,
+
+    /// How the Modal token is checked: Modal's gRPC API directly, `modal token info`, or
+    /// native with the CLI as fallback [env: PREFLIGHT_MODAL_VIA] [default: auto]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub modal_via: Option<ModalViaArg>,
 }
 
 #[derive(Debug, Args)]

@@ -98,6 +98,10 @@ pub enum Code {
     /// or failed in a way that says nothing about the token.
     #[serde(rename = "PF108")]
     Pf108,
+    /// The native Modal check cannot judge the token (Modal refused this client, does not
+    /// offer the call, or answered in an unknown form) and the `modal` CLI is not used.
+    #[serde(rename = "PF109")]
+    Pf109,
     /// The upload source cannot be planned: missing path, symlink leaving the folder, invalid path in repo or bad glob.
     #[serde(rename = "PF201")]
     Pf201,
@@ -165,6 +169,7 @@ impl Code {
         Code::Pf106,
         Code::Pf107,
         Code::Pf108,
+        Code::Pf109,
         Code::Pf201,
         Code::Pf202,
         Code::Pf203,
@@ -202,6 +207,7 @@ impl Code {
             Code::Pf106 => "PF106",
             Code::Pf107 => "PF107",
             Code::Pf108 => "PF108",
+            Code::Pf109 => "PF109",
             Code::Pf201 => "PF201",
             Code::Pf202 => "PF202",
             Code::Pf203 => "PF203",
@@ -235,7 +241,7 @@ impl Code {
             Code::Pf002 | Code::Pf003 | Code::Pf105 => ExitStatus::Invalid,
             Code::Pf004 | Code::Pf106 => ExitStatus::Expired,
             Code::Pf005 => ExitStatus::Forbidden,
-            Code::Pf006 | Code::Pf007 | Code::Pf108 => ExitStatus::Unknown,
+            Code::Pf006 | Code::Pf007 | Code::Pf108 | Code::Pf109 => ExitStatus::Unknown,
             Code::Pf008 | Code::Pf103 | Code::Pf104 => ExitStatus::Config,
             Code::Pf009 => ExitStatus::Usage,
             Code::Pf107 => ExitStatus::ToolNotFound,

@@ -124,7 +124,14 @@ pub struct ModalDiscovery {
     /// True when any non-empty Modal credential was found (in use or hidden), or the config
     /// file exists but cannot be used.
     pub configured: bool,
+    /// `server_url` as `Config.get` resolves it (env `MODAL_SERVER_URL` if present, even
+    /// empty, else the profile's key, else the default list) and where it came from; set
+    /// once discovery got past the profile checks.
+    pub server_url: Option<(String, String)>,
 }
+
+/// The Python client's default `server_url` (two URLs, raced).
+pub const DEFAULT_SERVER_URL: &str = "https://api.modal.com,https://api.modal2.com";
 
 /// The credential settings the Python client reads, in `Config.get` key form.
 pub(crate) const CREDENTIAL_KEYS: &[&str] = &[
@@ -264,6 +271,7 @@ pub fn discover(env: &dyn Env) -> ModalDiscovery {
         refusal: None,
         warnings: Vec::new(),
         configured: false,
+        server_url: None,
     };
 
     // 1. The file is read at import time; any problem stops every command (`_read_user_config`).
@@ -367,6 +375,26 @@ pub fn discover(env: &dyn Env) -> ModalDiscovery {
 
     // 4. Each key on its own: env `MODAL_<KEY>` if present (even empty) → profile table → unset.
     let profile_table = config.table(&discovery.profile);
+    discovery.server_url = Some(
+        match (
+            env.var_os(vars::MODAL_SERVER_URL),
+            profile_table.and_then(|table| table.get("server_url")),
+        ) {
+            (Some(value), _) => (
+                value.to_string_lossy().into_owned(),
+                format!("env:{}", vars::MODAL_SERVER_URL),
+            ),
+            (None, Some(toml::Value::String(value))) => (
+                value.clone(),
+                ValueSource::File {
+                    path: discovery.config_path.clone().unwrap_or_default(),
+                    profile: discovery.profile.clone(),
+                }
+                .label(),
+            ),
+            _ => (DEFAULT_SERVER_URL.to_owned(), "default".to_owned()),
+        },
+    );
     let mut hidden = Vec::new();
     for key in CREDENTIAL_KEYS {
         let name = env_name(key);

@@ -43,20 +43,63 @@ use crate::{Env, Identity, Provider, TokenStatus, TokenValidationResult, vars};
 
 mod cli;
 mod discovery;
+mod native;
 
 pub use cli::CLI_ARGS;
 pub use discovery::{
-    CredentialKind, ModalDiscovery, ProfileSource, Refusal, Resolved, ValueSource, discover,
+    CredentialKind, DEFAULT_SERVER_URL, ModalDiscovery, ProfileSource, Refusal, Resolved,
+    ValueSource, discover,
 };
+pub use native::{
+    CLIENT_TYPE, CLIENT_VERSION, ServiceUserIdentity, Timestamp, TokenIdentity,
+    TokenInfoGetRequest, TokenInfoGetResponse, UserIdentity,
+};
+
+/// Which way the token is checked once discovery has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModalVia {
+    /// Native first; the CLI only when the native path cannot judge (Modal refuses this
+    /// client with `FAILED_PRECONDITION`, does not know the method, answers in a form we
+    /// cannot read, or the setup needs the CLI), and only if `modal` is installed.
+    #[default]
+    Auto,
+    /// Only the native gRPC call; never starts `modal`.
+    Native,
+    /// Only `modal token info`.
+    Cli,
+}
+
+impl ModalVia {
+    /// `auto`, `native` or `cli`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModalVia::Auto => "auto",
+            ModalVia::Native => "native",
+            ModalVia::Cli => "cli",
+        }
+    }
+
+    /// Parses `auto`, `native` or `cli` (case-insensitive).
+    pub fn parse(text: &str) -> Option<ModalVia> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(ModalVia::Auto),
+            "native" => Some(ModalVia::Native),
+            "cli" => Some(ModalVia::Cli),
+            _ => None,
+        }
+    }
+}
 
 /// How to validate Modal credentials.
 #[derive(Debug, Clone)]
 pub struct ModalOptions {
     /// The `modal` executable; found on the environment's `PATH` when `None`.
     pub cli_path: Option<PathBuf>,
-    /// Hard deadline for `modal token info` (the CLI itself retries for ~58 s on a dead
-    /// network and waits forever on a silent one).
+    /// Hard deadline for the check, native or `modal token info` (the CLI itself retries for
+    /// ~58 s on a dead network and waits forever on a silent one).
     pub timeout: Duration,
+    /// Native gRPC, the CLI, or native with the CLI as fallback.
+    pub via: ModalVia,
 }
 
 impl Default for ModalOptions {
@@ -64,6 +107,7 @@ impl Default for ModalOptions {
         ModalOptions {
             cli_path: None,
             timeout: Duration::from_secs(10),
+            via: ModalVia::Auto,
         }
     }
 }
@@ -74,11 +118,336 @@ pub(crate) async fn validate(env: &dyn Env, options: &ModalOptions) -> TokenVali
     let discovery = discovery::discover(env);
     let mut result = match &discovery.refusal {
         Some(refusal) => refused(&discovery, refusal),
-        None => check_with_cli(env, options, &discovery).await,
+        None => check(env, options, &discovery, started).await,
     };
     result.latency = started.elapsed();
     emit(&result);
     result
+}
+
+async fn check(
+    env: &dyn Env,
+    options: &ModalOptions,
+    discovery: &ModalDiscovery,
+    started: Instant,
+) -> TokenValidationResult {
+    if options.via == ModalVia::Cli {
+        return via(check_with_cli(env, options, discovery).await, "cli");
+    }
+    let why = match check_native(env, options, discovery).await {
+        Ok(result) => return via(result, "native"),
+        Err(why) => why,
+    };
+    if options.via == ModalVia::Auto {
+        match cli::locate(env, options.cli_path.as_deref()) {
+            Ok(_) => {
+                tracing::info!(
+                    target: "preflight::auth",
+                    event = "modal_native_fallback",
+                    reason = why.as_str(),
+                    "the native Modal check cannot judge this token; asking `modal token info`"
+                );
+                let remaining = options.timeout.saturating_sub(started.elapsed());
+                let cli_options = ModalOptions {
+                    timeout: remaining.max(Duration::from_secs(1)),
+                    ..options.clone()
+                };
+                let mut result = via(check_with_cli(env, &cli_options, discovery).await, "cli");
+                result
+                    .details
+                    .insert("native_fallback".to_owned(), why.clone());
+                return result;
+            }
+            Err(not_found) => {
+                return via(native_unusable(discovery, &why, Some(&not_found)), "native");
+            }
+        }
+    }
+    via(native_unusable(discovery, &why, None), "native")
+}
+
+fn via(mut result: TokenValidationResult, how: &str) -> TokenValidationResult {
+    result.details.insert("via".to_owned(), how.to_owned());
+    result
+}
+
+/// PF109: the native check cannot judge, and the CLI is not used (`native`) or not there.
+fn native_unusable(
+    discovery: &ModalDiscovery,
+    why: &str,
+    cli_missing: Option<&str>,
+) -> TokenValidationResult {
+    let message = match cli_missing {
+        Some(not_found) => format!(
+            "The native Modal check cannot judge this token: {why}; the modal CLI would be asked instead, but {not_found}."
+        ),
+        None => format!(
+            "The native Modal check cannot judge this token: {why} (--modal-via native never asks the modal CLI)."
+        ),
+    };
+    let mut result = base(discovery, TokenStatus::Unknown, message);
+    result.code = Some(Code::Pf109);
+    result.remediation = Some(
+        "Install the modal CLI (`pip install -U modal`) so `--modal-via auto` can ask it, or run with `--modal-via cli`; if Modal refused an old client, upgrade Preflight."
+            .to_owned(),
+    );
+    result
+        .details
+        .insert("native_fallback".to_owned(), why.to_owned());
+    result
+}
+
+/// The native check. `Err` is why it cannot judge (the cases `auto` hands to the CLI).
+async fn check_native(
+    env: &dyn Env,
+    options: &ModalOptions,
+    discovery: &ModalDiscovery,
+) -> Result<TokenValidationResult, String> {
+    let credentials = match discovery.kind {
+        Some(CredentialKind::Token) => native::Credentials::Token {
+            id: value(discovery, "token_id")?,
+            secret: value(discovery, "token_secret")?,
+        },
+        Some(CredentialKind::OAuth) => {
+            if discovery.get("oauth_jwt_key").is_some() {
+                return Err(
+                    "OAuth with a JWT key needs a signed assertion, which only the modal CLI makes"
+                        .to_owned(),
+                );
+            }
+            native::Credentials::OAuth {
+                refresh_token: value(discovery, "oauth_refresh_token")?,
+                client_id: value(discovery, "oauth_client_id")?,
+                client_secret: value(discovery, "oauth_client_secret")?,
+            }
+        }
+        None => return Err("no complete credential was found".to_owned()),
+    };
+    let (server_url, server_source) = discovery
+        .server_url
+        .clone()
+        .unwrap_or_else(|| (DEFAULT_SERVER_URL.to_owned(), "default".to_owned()));
+    let targets = match native::parse_targets(&server_url) {
+        Ok(targets) => targets,
+        Err(why) if server_url.trim().is_empty() => {
+            // The CLI would retry an empty URL for a minute, then say it could not connect.
+            let mut result = base(
+                discovery,
+                TokenStatus::Unknown,
+                format!("Modal cannot be reached: {why} (server_url from {server_source})."),
+            );
+            result.code = Some(Code::Pf108);
+            result.remediation = Some(
+                "Unset the empty MODAL_SERVER_URL (`unset MODAL_SERVER_URL`), or set it to the Modal server's URL.".to_owned(),
+            );
+            return Ok(result);
+        }
+        Err(why) => return Err(why),
+    };
+    let tls = if targets.iter().any(|target| target.url.starts_with("https")) {
+        match native::tls_config(env.var("SSL_CERT_FILE").as_deref()) {
+            Ok(config) => Some(config),
+            Err(why) => {
+                let mut result = base(
+                    discovery,
+                    TokenStatus::Unknown,
+                    format!("Modal cannot be reached over TLS: {why}."),
+                );
+                result.code = Some(Code::Pf108);
+                result.remediation = Some(
+                    "Point SSL_CERT_FILE at a readable PEM bundle (or unset it), or install the system CA certificates (`ca-certificates`).".to_owned(),
+                );
+                return Ok(result);
+            }
+        }
+    } else {
+        None
+    };
+    let outcome = native::token_info(&targets, tls, &credentials, options.timeout).await;
+    native_result(discovery, outcome, &server_url, options.timeout)
+}
+
+fn value(discovery: &ModalDiscovery, key: &str) -> Result<crate::Secret, String> {
+    discovery
+        .get(key)
+        .map(|resolved| resolved.value.clone())
+        .ok_or_else(|| format!("`{key}` is missing"))
+}
+
+/// Maps the native outcome to a result, with the same statuses and codes as the CLI path.
+fn native_result(
+    discovery: &ModalDiscovery,
+    outcome: native::Outcome,
+    server_url: &str,
+    timeout: Duration,
+) -> Result<TokenValidationResult, String> {
+    let secrets = discovery.secret_values();
+    let scrub = |text: &str| cli::scrub(text, &secrets);
+    let set_hint = format!(
+        "Create a new token with `modal token new`, or re-copy it from modal.com/settings/tokens and run `{}`, or export MODAL_TOKEN_ID and MODAL_TOKEN_SECRET.",
+        discovery::SET_COMMAND
+    );
+    let env_note = if discovery
+        .source_label()
+        .is_some_and(|source| source.contains("env:"))
+    {
+        " MODAL_TOKEN_ID/MODAL_TOKEN_SECRET in the environment override ~/.modal.toml: correct or unset them."
+    } else {
+        ""
+    };
+    let unknown = |message: String| {
+        let mut result = base(discovery, TokenStatus::Unknown, message);
+        result.code = Some(Code::Pf108);
+        result.remediation = Some(network_hint(server_url));
+        result
+    };
+    let answer = match outcome {
+        native::Outcome::NeedsCli(why) => return Err(why),
+        native::Outcome::Unreachable { errors } => {
+            let text = scrub(&errors.join("; "));
+            let mut result = unknown(format!(
+                "Modal could not be reached within {:.1} s ({server_url}): {text}",
+                timeout.as_secs_f64()
+            ));
+            if text.contains("certificate") {
+                result.remediation = Some(format!(
+                    "The server's TLS certificate is not trusted here: behind a TLS-inspecting proxy, point SSL_CERT_FILE at its CA (PEM). {}",
+                    network_hint(server_url)
+                ));
+            }
+            return Ok(result);
+        }
+        native::Outcome::TimedOut { url, attempts } => {
+            return Ok(unknown(format!(
+                "Modal ({url}) did not answer TokenInfoGet within {:.1} s ({attempts} attempt{}).",
+                timeout.as_secs_f64(),
+                if attempts == 1 { "" } else { "s" }
+            )));
+        }
+        native::Outcome::Status {
+            code,
+            message,
+            url,
+            attempts,
+        } => {
+            let text = scrub(&message);
+            let mut result = match code {
+                tonic::Code::Unauthenticated if text.to_ascii_lowercase().contains("expired") => {
+                    let mut result = base(discovery, TokenStatus::Expired, text.clone());
+                    result.code = Some(Code::Pf106);
+                    result.remediation = Some(format!(
+                        "Create a new token with `modal token new` (or `{}` with a fresh token).{env_note}",
+                        discovery::SET_COMMAND
+                    ));
+                    result
+                }
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
+                    let mut result = base(
+                        discovery,
+                        TokenStatus::Invalid,
+                        format!("Modal rejected the token: {text}"),
+                    );
+                    result.code = Some(Code::Pf105);
+                    result.remediation = Some(format!("{set_hint}{env_note}"));
+                    result
+                }
+                tonic::Code::FailedPrecondition => {
+                    return Err(format!(
+                        "Modal refused this client ({url}, FAILED_PRECONDITION: {text})"
+                    ));
+                }
+                tonic::Code::Unimplemented => {
+                    return Err(format!(
+                        "Modal does not offer TokenInfoGet here ({url}, UNIMPLEMENTED: {text})"
+                    ));
+                }
+                tonic::Code::Internal if text.starts_with("failed to decode Protobuf message") => {
+                    return Err(format!(
+                        "Modal's answer does not match the messages this Preflight knows ({text})"
+                    ));
+                }
+                other => unknown(format!(
+                    "Modal ({url}) answered {other:?} after {attempts} attempt{}: {text}",
+                    if attempts == 1 { "" } else { "s" }
+                )),
+            };
+            result
+                .details
+                .insert("grpc_status".to_owned(), format!("{code:?}"));
+            return Ok(result);
+        }
+        native::Outcome::Answered { info, url } => (*info, url),
+    };
+    let (answer, url) = answer;
+    if answer.workspace_name.is_empty() && answer.token_id.is_empty() {
+        return Err("Modal answered TokenInfoGet without a token id or workspace".to_owned());
+    }
+    let (user, service_user) = match &answer.identity {
+        Some(native::TokenIdentity::User(user)) => (Some(user.username.clone()), false),
+        Some(native::TokenIdentity::ServiceUser(service)) => {
+            (Some(service.service_user_name.clone()), true)
+        }
+        None => (None, false),
+    };
+    let expires = answer
+        .expires_at
+        .filter(|stamp| stamp.seconds > 0)
+        .and_then(|stamp| OffsetDateTime::from_unix_timestamp(stamp.seconds).ok());
+    let expires_text = expires.map(format_utc);
+    let workspace = answer.workspace_name.clone();
+    let token_name = Some(answer.token_name.clone()).filter(|name| !name.is_empty());
+    let mut result = match expires {
+        Some(at) if at <= OffsetDateTime::now_utc() => {
+            let mut result = base(
+                discovery,
+                TokenStatus::Expired,
+                format!(
+                    "The Modal token expired at {}.",
+                    expires_text.clone().unwrap_or_default()
+                ),
+            );
+            result.code = Some(Code::Pf106);
+            result.remediation = Some(format!(
+                "Create a new token with `modal token new` (or `{}` with a fresh token).{env_note}",
+                discovery::SET_COMMAND
+            ));
+            result
+        }
+        _ => base(
+            discovery,
+            TokenStatus::Valid,
+            format!(
+                "Modal token is valid: workspace {workspace}, {} {}.",
+                if service_user { "service user" } else { "user" },
+                user.as_deref().unwrap_or("?")
+            ),
+        ),
+    };
+    if let Some(text) = &expires_text {
+        result.details.insert("expires_at".to_owned(), text.clone());
+    }
+    result.details.insert("server".to_owned(), url);
+    if service_user {
+        result
+            .details
+            .insert("service_user".to_owned(), "true".to_owned());
+    }
+    result.identity = Some(Identity {
+        name: user,
+        kind: Some(if service_user { "service_user" } else { "user" }.to_owned()),
+        orgs: Vec::new(),
+        workspace: Some(workspace),
+        token_name,
+    });
+    Ok(result)
+}
+
+/// `2030-01-01 00:00:00 UTC`, as the CLI prints it under `TZ=UTC`.
+fn format_utc(at: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    at.format(&format)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 /// Public entry point for callers outside the crate's `AuthValidator`.
@@ -292,6 +661,7 @@ fn emit(result: &TokenValidationResult) {
         status = result.status.as_str(),
         source = result.source.as_deref().unwrap_or(""),
         profile = result.details.get("profile").map_or("", String::as_str),
+        via = result.details.get("via").map_or("", String::as_str),
         masked_token = result.masked_token.as_deref().unwrap_or(""),
         latency_ms,
         code = result.code.map_or("", Code::as_str),

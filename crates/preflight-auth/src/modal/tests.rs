@@ -357,6 +357,7 @@ async fn missing_never_starts_the_cli() {
     let options = ModalOptions {
         cli_path: Some(script),
         timeout: Duration::from_secs(5),
+        via: super::ModalVia::Cli,
     };
     let result = validate(&home.env(), &options).await;
     assert_eq!(result.status, TokenStatus::Missing);
@@ -388,6 +389,7 @@ async fn argv_never_holds_credentials() {
     let options = ModalOptions {
         cli_path: Some(script),
         timeout: Duration::from_secs(5),
+        via: super::ModalVia::Cli,
     };
     let env = home
         .env()

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use preflight_auth::modal::ModalVia;
 use preflight_auth::{AuthValidator, Env, HfOptions, ModalOptions, RepoTarget, Secret, vars};
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
@@ -60,6 +61,22 @@ pub(crate) fn build_validator(
     } else if let Some(timeout) = env_duration(&*env, "PREFLIGHT_MODAL_TIMEOUT")? {
         modal.timeout = timeout;
     }
+    modal.via = match args.modal_via {
+        Some(via) => via.to_via(),
+        None => match env
+            .var("PREFLIGHT_MODAL_VIA")
+            .filter(|value| !value.trim().is_empty())
+        {
+            None => ModalVia::Auto,
+            Some(value) => ModalVia::parse(&value).ok_or_else(|| {
+                (
+                    Code::Pf009,
+                    format!("PREFLIGHT_MODAL_VIA: `{value}` is not auto, native or cli"),
+                    "set PREFLIGHT_MODAL_VIA to auto, native or cli, or unset it".to_owned(),
+                )
+            })?,
+        },
+    };
     Ok(AuthValidator::new(env)
         .with_hf_options(hf)
         .with_modal_options(modal))

@@ -11,6 +11,7 @@ mod doc_commands;
 mod docs;
 mod explain_and_demo;
 mod github_actions;
+mod modal_native;
 mod run;
 mod run_real_modal;
 mod upload;

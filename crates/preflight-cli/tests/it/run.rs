@@ -90,7 +90,10 @@ impl Stub {
                 "MODAL_CONFIG_PATH",
                 self.sandbox.dir.path().join("missing.toml"),
             )
-            .env("STUB_LOG", self.stub_log_path());
+            .env("STUB_LOG", self.stub_log_path())
+            // The stub plays `modal token info`; these tests are about launching, so the check
+            // goes through the CLI path (the native one is in modal_native.rs).
+            .env("PREFLIGHT_MODAL_VIA", "cli");
         command
     }
 
@@ -427,6 +430,7 @@ fn ctrl_c_typed_at_a_terminal_reaches_the_job_once_per_keypress() {
         .env("MODAL_TOKEN_SECRET", TOKEN_SECRET)
         .env("PREFLIGHT_AUTH_LOG", stub.sandbox.log_path())
         .env("STUB_LOG", stub.stub_log_path())
+        .env("PREFLIGHT_MODAL_VIA", "cli")
         .env("STUB_MODE", "wait2")
         .env("STUB_EXIT", "1")
         .output()

@@ -328,6 +328,8 @@ fn real_modal_good_token_runs_the_local_entrypoint_to_completion() {
     assert_checked_then_ran(&fake.take_rpcs());
     let log = case.log();
     assert!(log.contains(r#""event":"token_validated""#), "{log}");
+    // The check was the native call: `modal`, and so Python, started only for the job.
+    assert!(log.contains(r#""via":"native""#), "{log}");
     assert_launch_events(&log, 0);
     assert_no_modal_secret(&result, &log);
 
