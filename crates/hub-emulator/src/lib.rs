@@ -93,6 +93,7 @@
 mod download;
 mod faults;
 mod net;
+mod oauth;
 mod routes;
 mod server;
 mod store;
@@ -107,6 +108,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub use faults::{Fault, FaultPlan, FaultRule, PathMatch, Times, parse_duration};
+pub use oauth::{
+    DEFAULT_EXCHANGED_TOKEN_LIFETIME_SECS, DEFAULT_ID_TOKEN_LIFETIME_SECS,
+    DEFAULT_OAUTH_ACCESS_LIFETIME_SECS, IdTokenRequest, OAuthCounters, OAuthLogin,
+    OFFICIAL_CLIENT_ID, OidcSettings, TrustedPublisher,
+};
 pub use server::{INVALID_CREDENTIALS, RequestRecord};
 pub use store::RepoType;
 pub use tokens::{ScopedPermission, TokenRole, TokenSpec};
@@ -136,6 +142,12 @@ pub struct EmulatorConfig {
     /// The initial fault plan. The emulator uses this very handle, so a clone kept
     /// by the caller drives it.
     pub faults: FaultPlan,
+    /// OAuth logins (access + refresh token) known at start.
+    pub oauth_logins: Vec<OAuthLogin>,
+    /// Trusted publishers known at start.
+    pub trusted_publishers: Vec<TrustedPublisher>,
+    /// OIDC settings: exchanged-token lifetime, GitHub request token, issuer, ...
+    pub oidc: OidcSettings,
 }
 
 impl Default for EmulatorConfig {
@@ -148,6 +160,9 @@ impl Default for EmulatorConfig {
             regular_max_size: DEFAULT_REGULAR_MAX_SIZE,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             faults: FaultPlan::new(),
+            oauth_logins: Vec::new(),
+            trusted_publishers: Vec::new(),
+            oidc: OidcSettings::default(),
         }
     }
 }
@@ -182,6 +197,12 @@ impl Emulator {
                 (Some(t), p)
             }
         };
+        let oauth = oauth::OAuthState::new(
+            &config.oauth_logins,
+            &config.trusted_publishers,
+            &config.oidc,
+        )
+        .map_err(EmulatorError::Config)?;
         std::fs::create_dir_all(&data_dir)?;
         let store = store::Store::open(&data_dir)?;
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
@@ -207,6 +228,7 @@ impl Emulator {
             shutdown: rx,
             local_addr: addr,
             counter: AtomicU64::new(1),
+            oauth: Mutex::new(oauth),
         });
         let app = axum::Router::new()
             .fallback(server::entry)
@@ -273,6 +295,33 @@ impl RunningEmulator {
     /// Mark a token revoked (it then gets 401 like an unknown token).
     pub fn revoke_token(&self, token: &str) {
         self.state.revoke_token(token);
+    }
+    /// Register an OAuth login (access token that expires + refresh token).
+    pub fn add_oauth_login(&self, login: OAuthLogin) -> Result<(), String> {
+        self.state.oauth().add_login(login)
+    }
+    /// Register a trusted publisher.
+    pub fn add_trusted_publisher(&self, publisher: TrustedPublisher) -> Result<(), String> {
+        self.state.oauth().add_publisher(publisher)
+    }
+    /// Merge OIDC settings (exchanged-token lifetime, request token, issuer, claims, ...).
+    pub fn set_oidc(&self, settings: OidcSettings) {
+        self.state.oauth().set_settings(settings);
+    }
+    /// Counters of `/oauth/token` and id-token traffic.
+    pub fn oauth_counters(&self) -> OAuthCounters {
+        self.state.oauth().counters()
+    }
+    /// Mint an id token signed by the emulator's issuer (default audience: [`Self::url`]).
+    pub fn mint_id_token(&self, request: &IdTokenRequest) -> Result<String, String> {
+        oauth::mint_id_token(&self.state, &format!("http://{}", self.addr), request)
+    }
+    /// The emulator's default OIDC issuer URL (`{url}/_actions`), unless set otherwise.
+    pub fn oidc_issuer(&self) -> String {
+        self.state
+            .oauth()
+            .issuer_setting()
+            .unwrap_or_else(|| format!("http://{}/_actions", self.addr))
     }
     /// The data directory in use.
     pub fn data_dir(&self) -> PathBuf {
@@ -384,6 +433,33 @@ impl BackgroundEmulator {
     /// Mark a token revoked.
     pub fn revoke_token(&self, token: &str) {
         self.state.revoke_token(token);
+    }
+    /// Register an OAuth login (access token that expires + refresh token).
+    pub fn add_oauth_login(&self, login: OAuthLogin) -> Result<(), String> {
+        self.state.oauth().add_login(login)
+    }
+    /// Register a trusted publisher.
+    pub fn add_trusted_publisher(&self, publisher: TrustedPublisher) -> Result<(), String> {
+        self.state.oauth().add_publisher(publisher)
+    }
+    /// Merge OIDC settings (exchanged-token lifetime, request token, issuer, claims, ...).
+    pub fn set_oidc(&self, settings: OidcSettings) {
+        self.state.oauth().set_settings(settings);
+    }
+    /// Counters of `/oauth/token` and id-token traffic.
+    pub fn oauth_counters(&self) -> OAuthCounters {
+        self.state.oauth().counters()
+    }
+    /// Mint an id token signed by the emulator's issuer (default audience: [`Self::url`]).
+    pub fn mint_id_token(&self, request: &IdTokenRequest) -> Result<String, String> {
+        oauth::mint_id_token(&self.state, &format!("http://{}", self.addr), request)
+    }
+    /// The emulator's default OIDC issuer URL (`{url}/_actions`), unless set otherwise.
+    pub fn oidc_issuer(&self) -> String {
+        self.state
+            .oauth()
+            .issuer_setting()
+            .unwrap_or_else(|| format!("http://{}/_actions", self.addr))
     }
     /// The data directory in use.
     pub fn data_dir(&self) -> PathBuf {
