@@ -28,6 +28,8 @@
 //! | Route | Notes |
 //! |---|---|
 //! | `GET /api/whoami-v2` | whoami JSON for read/write/fineGrained tokens; 401 `{"error":"Invalid credentials in Authorization header"}` (same text in `X-Error-Message`) for a missing, unknown or revoked token |
+//! | `POST /oauth/token` | form or JSON. `grant_type=refresh_token` (+ `refresh_token`, `client_id` = [`OFFICIAL_CLIENT_ID`]) -> a new `hf_oauth_…` access token and a rotated refresh token (each refresh token works once; reuse/revoked -> 400 `invalid_grant`; another client id -> 401 `invalid_client`). `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (+ `subject_token_type` id_token, `subject_token`, `resource`) -> a repo-scoped `hf_jwt_…` (or a read-only `hf_oauth_…` for a username resource) when a [`TrustedPublisher`] matches the verified id token; else 400 `invalid_grant` |
+//! | `GET /_actions/id-token?audience=..` | the fake GitHub Actions id-token endpoint (`Authorization: Bearer <request token>`) -> `{"count":1,"value":JWT}`; `GET /_actions/.well-known/{jwks,openid-configuration}` |
 //! | `POST /api/repos/create` | `{name, organization?, type?, private?, visibility?}` -> `{url,name,id}`; 409 with `url` if it exists; 403 if the token may not create in the namespace |
 //! | `DELETE /api/repos/delete` | same body; needs write |
 //! | `POST /api/validate-yaml` | always `{"errors":[],"warnings":[]}` |
@@ -78,6 +80,14 @@
 //! | `GET /_emulator/requests` / `DELETE /_emulator/requests` | the [`RequestRecord`] log as JSON / clear it |
 //! | `POST /_emulator/tokens` | a JSON [`TokenSpec`] (e.g. `{"token":"hf_x","user":"alice","orgs":[],"role":"write"}`; fine-grained: `"role":{"fine_grained":{"scoped":[{"entity_type":"org","entity_name":"acme","permissions":["repo.write"]}],"global":[]}}`) |
 //! | `POST /_emulator/tokens/revoke` | `{"token":"hf_x"}` |
+//! | `POST /_emulator/oauth/logins` / `POST /_emulator/oauth/revoke` | a JSON [`OAuthLogin`] / `{"refresh_token":..,"access_token":..}` |
+//! | `GET /_emulator/oauth` / `DELETE /_emulator/oauth` | [`OAuthCounters`] / reset them |
+//! | `POST\|GET\|DELETE /_emulator/trusted-publishers` | a JSON [`TrustedPublisher`] / list / clear |
+//! | `POST\|GET /_emulator/oidc` | [`OidcSettings`] (merged) |
+//! | `POST /_emulator/oidc/id-token` | an [`IdTokenRequest`] -> `{"value":JWT}` |
+//! | `POST /_emulator/oidc/issuers` | `{"issuer":URL,"jwks":{"keys":[..]}}` |
+//!
+//! OAuth and exchanged tokens expire (401 like a revoked token); see the crate README.
 //!
 //! # Data layout
 //!

@@ -789,3 +789,66 @@ fn binary_accepts_the_oauth_flags() {
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[tokio::test]
+async fn rs256_id_tokens_of_a_registered_issuer_verify() {
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+    use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256};
+    let emu = start(|c| {
+        c.trusted_publishers = vec![TrustedPublisher {
+            issuer: Some("https://rsa-ci.example".into()),
+            ..TrustedPublisher::new("alice/m1", "rsa-subject")
+        }]
+    })
+    .await;
+    let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let public = kp.public_key();
+    let jwks = json!({"keys": [{"kty": "RSA", "kid": "rsa-1", "alg": "RS256",
+        "n": b64(public.modulus().big_endian_without_leading_zero()),
+        "e": b64(public.exponent().big_endian_without_leading_zero())}]});
+    let r = c()
+        .post(format!("{}/_emulator/oidc/issuers", emu.url()))
+        .json(&json!({"issuer": "https://rsa-ci.example", "jwks": jwks}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    // Signed by hand with aws-lc-rs, not by jsonwebtoken: a JWT any RS256 issuer could mint.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signing_input = format!(
+        "{}.{}",
+        b64(br#"{"alg":"RS256","kid":"rsa-1","typ":"JWT"}"#),
+        b64(
+            json!({"iss": "https://rsa-ci.example", "aud": emu.url(), "sub": "rsa-subject",
+            "iat": now, "exp": now + 60})
+            .to_string()
+            .as_bytes()
+        )
+    );
+    let mut sig = vec![0u8; kp.public_modulus_len()];
+    kp.sign(
+        &RSA_PKCS1_SHA256,
+        &aws_lc_rs::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    let jwt = format!("{signing_input}.{}", b64(&sig));
+    let (s, v) = exchange(&emu, &jwt, "alice/m1").await;
+    assert_eq!(s, 200, "{v}");
+    // One flipped signature byte: refused.
+    sig[10] ^= 1;
+    let (s, _) = exchange(&emu, &format!("{signing_input}.{}", b64(&sig)), "alice/m1").await;
+    assert_eq!(s, 400);
+    assert!(
+        emu.oauth_counters()
+            .last_refusal
+            .unwrap()
+            .contains("signature")
+    );
+    emu.shutdown().await;
+}
