@@ -12,7 +12,7 @@ pub use result::{
     TokenValidationResult,
 };
 pub use secret::{Secret, mask_token};
-pub use validator::{AuthValidator, HfOptions};
+pub use validator::{AuthValidator, HfOptions, HfRenewal, HfValidation, RenewalError, SecretSink};
 
 mod env;
 pub mod hf;

@@ -111,6 +111,11 @@ pub struct CredentialArgs {
     /// Deadline for `modal token info` [env: PREFLIGHT_MODAL_TIMEOUT] [default: 10s]
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub modal_timeout: Option<Duration>,
+
+    /// Report an OAuth login that is due for a refresh instead of refreshing it (nothing is
+    /// sent to /oauth/token, nothing is written)
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 #[derive(Debug, Args)]
