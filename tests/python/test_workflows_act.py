@@ -29,6 +29,7 @@ import pytest
 from conftest import ROOT, binary, start_emulator
 
 WORKFLOW = ".github/workflows/upload-hub.yml"
+VALIDATE = "Validate the Hub credential"
 ACTION_DIR = ROOT / ".github" / "actions" / "preflight"
 USER = "alice"
 # Each act run should take a few seconds; this only guards against a hang.
@@ -115,11 +116,15 @@ def run_act(
     event_name: str = "workflow_dispatch",
     payload: dict | None = None,
     variables: dict[str, str] | None = None,
+    env_lines: dict[str, str] | None = None,
 ) -> ActRun:
     home = tmp_path / "home"
     home.mkdir()
     empty = tmp_path / "empty"
     empty.write_text("")
+    # A file rather than `--env NAME=VALUE`, so no credential is on a command line.
+    env_file = tmp_path / "job-env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in (env_lines or {}).items()))
     event = tmp_path / "event.json"
     event.write_text(json.dumps(payload if payload is not None else {"inputs": inputs}))
     secret_file = tmp_path / "secrets"
@@ -142,7 +147,7 @@ def run_act(
         "--secret-file",
         str(secret_file),
         "--env-file",
-        str(empty),
+        str(env_file),
         "--var-file",
         str(empty),
         "--input-file",
@@ -175,7 +180,7 @@ def assert_no_token_in(text: str) -> None:
 def assert_validation_failed(run: ActRun, status: str, code: str) -> str:
     """Common assertions for a job stopped by the pre-flight; returns the annotation."""
     assert run.returncode != 0, run.describe()
-    assert run.step_result("Validate HF_TOKEN") == "Failure", run.describe()
+    assert run.step_result(VALIDATE) == "Failure", run.describe()
     assert not run.step_ran("Upload"), "the upload step ran after a failed pre-flight"
     assert "🏁  Job failed" in run.output, run.describe()
     annotation = re.search(rf"::error title={code} hf {status}::(.*)", run.output)
@@ -241,7 +246,7 @@ def test_write_token_uploads_to_the_emulator(tmp_path, hub):
         token=WRITE_TOKEN,
     )
     assert run.returncode == 0, run.describe()
-    assert run.step_result("Validate HF_TOKEN") == "Success", run.describe()
+    assert run.step_result(VALIDATE) == "Success", run.describe()
     assert run.step_result("Upload") == "Success", run.describe()
     assert "🏁  Job succeeded" in run.output, run.describe()
     assert "::error" not in run.output, run.describe()
@@ -476,3 +481,65 @@ def test_action_installs_a_release_binary_and_checks_its_checksum(tmp_path):
         handle.write(b"tampered")
     refused = install("v1.2.3")
     assert refused.returncode != 0 and "checksum mismatch" in refused.stdout, refused.stdout + refused.stderr
+
+
+def test_keyless_trusted_publishers_upload_needs_no_hf_token(tmp_path, hub):
+    """The keyless mode: HF_OIDC_RESOURCE as a repository variable, `id-token: write` in the
+    job, no HF_TOKEN secret. act provides no id-token service, so the emulator's fake GitHub
+    endpoint stands in for it (with a query already in its URL, as GitHub's has)."""
+    request_token = f"gh.act-request-{secrets.token_hex(8)}"
+    repo = f"{USER}/act-keyless-{secrets.token_hex(3)}"
+    admin = lambda path, body: urllib.request.urlopen(  # noqa: E731
+        urllib.request.Request(
+            f"{hub.url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {WRITE_TOKEN}"},
+            method="POST",
+        ),
+        timeout=10,
+    ).read()
+    admin("/api/repos/create", {"name": repo.split("/")[1], "organization": USER})
+    admin("/_emulator/oidc", {"request_token": request_token})
+    admin("/_emulator/trusted-publishers", {"resource": repo, "subject": "repo:acme/train:ref:refs/heads/main"})
+    folder = tmp_path / "payload"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"keyless": true}\n')
+    run = run_act(
+        tmp_path,
+        "keyless",
+        hub_url=hub.url,
+        inputs={"folder": str(folder), "repo": repo, "repo-type": "model"},
+        token=None,
+        variables={"HF_OIDC_RESOURCE": repo},
+        env_lines={
+            "ACTIONS_ID_TOKEN_REQUEST_URL": f"{hub.url}/_actions/id-token?api-version=2.0",
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": request_token,
+        },
+    )
+    assert run.returncode == 0, run.describe()
+    assert run.step_result(VALIDATE) == "Success", run.describe()
+    assert run.step_result("Upload") == "Success", run.describe()
+    assert "oidc:github" in run.output, run.describe()
+    assert request_token not in run.output
+    assert "hf_jwt_" not in run.output, "an exchanged token appears in the log"
+    assert_no_token_in(run.output)
+    with urllib.request.urlopen(f"{hub.url}/{repo}/resolve/main/config.json", timeout=10) as response:
+        assert response.read() == b'{"keyless": true}\n'
+
+
+def test_keyless_without_the_id_token_service_names_the_permission(tmp_path, hub):
+    repo = f"{USER}/act-keyless-missing"
+    run = run_act(
+        tmp_path,
+        "keyless-missing",
+        hub_url=hub.url,
+        inputs={"folder": str(tmp_path), "repo": repo, "repo-type": "model"},
+        token=WRITE_TOKEN,  # ignored once HF_OIDC_RESOURCE is set, as by the official client
+        variables={"HF_OIDC_RESOURCE": repo},
+    )
+    assert run.returncode != 0, run.describe()
+    assert run.step_result(VALIDATE) == "Failure", run.describe()
+    assert not run.step_ran("Upload")
+    assert "id-token: write" in run.output, run.describe()
+    assert "PF010" in run.output, run.describe()
+    assert_no_token_in(run.output)

@@ -17,6 +17,8 @@ if [[ -n "${PF_REPO:-}" ]]; then
     args+=(--repo "$PF_REPO" --repo-type "${PF_REPO_TYPE:-model}" --need "${PF_NEED:-write}")
 fi
 if [[ -n "${PF_ENDPOINT:-}" ]]; then args+=(--endpoint "$PF_ENDPOINT"); fi
+# Keyless: the id token is minted from the runner's ACTIONS_ID_TOKEN_REQUEST_* (id-token: write).
+if [[ -n "${PF_OIDC_RESOURCE:-}" ]]; then export HF_OIDC_RESOURCE="$PF_OIDC_RESOURCE"; fi
 if [[ -n "${PF_TIMEOUT:-}" ]]; then args+=(--timeout "$PF_TIMEOUT"); fi
 args+=(--json)
 

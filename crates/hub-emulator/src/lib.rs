@@ -28,6 +28,8 @@
 //! | Route | Notes |
 //! |---|---|
 //! | `GET /api/whoami-v2` | whoami JSON for read/write/fineGrained tokens; 401 `{"error":"Invalid credentials in Authorization header"}` (same text in `X-Error-Message`) for a missing, unknown or revoked token |
+//! | `POST /oauth/token` | form or JSON. `grant_type=refresh_token` (+ `refresh_token`, `client_id` = [`OFFICIAL_CLIENT_ID`]) -> a new `hf_oauth_…` access token and a rotated refresh token (each refresh token works once; reuse/revoked -> 400 `invalid_grant`; another client id -> 401 `invalid_client`). `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (+ `subject_token_type` id_token, `subject_token`, `resource`) -> a repo-scoped `hf_jwt_…` (or a read-only `hf_oauth_…` for a username resource) when a [`TrustedPublisher`] matches the verified id token; else 400 `invalid_grant` |
+//! | `GET /_actions/id-token?audience=..` | the fake GitHub Actions id-token endpoint (`Authorization: Bearer <request token>`) -> `{"count":1,"value":JWT}`; `GET /_actions/.well-known/{jwks,openid-configuration}` |
 //! | `POST /api/repos/create` | `{name, organization?, type?, private?, visibility?}` -> `{url,name,id}`; 409 with `url` if it exists; 403 if the token may not create in the namespace |
 //! | `DELETE /api/repos/delete` | same body; needs write |
 //! | `POST /api/validate-yaml` | always `{"errors":[],"warnings":[]}` |
@@ -78,6 +80,14 @@
 //! | `GET /_emulator/requests` / `DELETE /_emulator/requests` | the [`RequestRecord`] log as JSON / clear it |
 //! | `POST /_emulator/tokens` | a JSON [`TokenSpec`] (e.g. `{"token":"hf_x","user":"alice","orgs":[],"role":"write"}`; fine-grained: `"role":{"fine_grained":{"scoped":[{"entity_type":"org","entity_name":"acme","permissions":["repo.write"]}],"global":[]}}`) |
 //! | `POST /_emulator/tokens/revoke` | `{"token":"hf_x"}` |
+//! | `POST /_emulator/oauth/logins` / `POST /_emulator/oauth/revoke` | a JSON [`OAuthLogin`] / `{"refresh_token":..,"access_token":..}` |
+//! | `GET /_emulator/oauth` / `DELETE /_emulator/oauth` | [`OAuthCounters`] / reset them |
+//! | `POST\|GET\|DELETE /_emulator/trusted-publishers` | a JSON [`TrustedPublisher`] / list / clear |
+//! | `POST\|GET /_emulator/oidc` | [`OidcSettings`] (merged) |
+//! | `POST /_emulator/oidc/id-token` | an [`IdTokenRequest`] -> `{"value":JWT}` |
+//! | `POST /_emulator/oidc/issuers` | `{"issuer":URL,"jwks":{"keys":[..]}}` |
+//!
+//! OAuth and exchanged tokens expire (401 like a revoked token); see the crate README.
 //!
 //! # Data layout
 //!
@@ -93,6 +103,7 @@
 mod download;
 mod faults;
 mod net;
+mod oauth;
 mod routes;
 mod server;
 mod store;
@@ -107,6 +118,11 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub use faults::{Fault, FaultPlan, FaultRule, PathMatch, Times, parse_duration};
+pub use oauth::{
+    DEFAULT_EXCHANGED_TOKEN_LIFETIME_SECS, DEFAULT_ID_TOKEN_LIFETIME_SECS,
+    DEFAULT_OAUTH_ACCESS_LIFETIME_SECS, IdTokenRequest, OAuthCounters, OAuthLogin,
+    OFFICIAL_CLIENT_ID, OidcSettings, TrustedPublisher,
+};
 pub use server::{INVALID_CREDENTIALS, RequestRecord};
 pub use store::RepoType;
 pub use tokens::{ScopedPermission, TokenRole, TokenSpec};
@@ -136,6 +152,12 @@ pub struct EmulatorConfig {
     /// The initial fault plan. The emulator uses this very handle, so a clone kept
     /// by the caller drives it.
     pub faults: FaultPlan,
+    /// OAuth logins (access + refresh token) known at start.
+    pub oauth_logins: Vec<OAuthLogin>,
+    /// Trusted publishers known at start.
+    pub trusted_publishers: Vec<TrustedPublisher>,
+    /// OIDC settings: exchanged-token lifetime, GitHub request token, issuer, ...
+    pub oidc: OidcSettings,
 }
 
 impl Default for EmulatorConfig {
@@ -148,6 +170,9 @@ impl Default for EmulatorConfig {
             regular_max_size: DEFAULT_REGULAR_MAX_SIZE,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             faults: FaultPlan::new(),
+            oauth_logins: Vec::new(),
+            trusted_publishers: Vec::new(),
+            oidc: OidcSettings::default(),
         }
     }
 }
@@ -182,6 +207,12 @@ impl Emulator {
                 (Some(t), p)
             }
         };
+        let oauth = oauth::OAuthState::new(
+            &config.oauth_logins,
+            &config.trusted_publishers,
+            &config.oidc,
+        )
+        .map_err(EmulatorError::Config)?;
         std::fs::create_dir_all(&data_dir)?;
         let store = store::Store::open(&data_dir)?;
         let listener = tokio::net::TcpListener::bind(config.bind).await?;
@@ -207,6 +238,7 @@ impl Emulator {
             shutdown: rx,
             local_addr: addr,
             counter: AtomicU64::new(1),
+            oauth: Mutex::new(oauth),
         });
         let app = axum::Router::new()
             .fallback(server::entry)
@@ -273,6 +305,33 @@ impl RunningEmulator {
     /// Mark a token revoked (it then gets 401 like an unknown token).
     pub fn revoke_token(&self, token: &str) {
         self.state.revoke_token(token);
+    }
+    /// Register an OAuth login (access token that expires + refresh token).
+    pub fn add_oauth_login(&self, login: OAuthLogin) -> Result<(), String> {
+        self.state.oauth().add_login(login)
+    }
+    /// Register a trusted publisher.
+    pub fn add_trusted_publisher(&self, publisher: TrustedPublisher) -> Result<(), String> {
+        self.state.oauth().add_publisher(publisher)
+    }
+    /// Merge OIDC settings (exchanged-token lifetime, request token, issuer, claims, ...).
+    pub fn set_oidc(&self, settings: OidcSettings) {
+        self.state.oauth().set_settings(settings);
+    }
+    /// Counters of `/oauth/token` and id-token traffic.
+    pub fn oauth_counters(&self) -> OAuthCounters {
+        self.state.oauth().counters()
+    }
+    /// Mint an id token signed by the emulator's issuer (default audience: [`Self::url`]).
+    pub fn mint_id_token(&self, request: &IdTokenRequest) -> Result<String, String> {
+        oauth::mint_id_token(&self.state, &format!("http://{}", self.addr), request)
+    }
+    /// The emulator's default OIDC issuer URL (`{url}/_actions`), unless set otherwise.
+    pub fn oidc_issuer(&self) -> String {
+        self.state
+            .oauth()
+            .issuer_setting()
+            .unwrap_or_else(|| format!("http://{}/_actions", self.addr))
     }
     /// The data directory in use.
     pub fn data_dir(&self) -> PathBuf {
@@ -384,6 +443,33 @@ impl BackgroundEmulator {
     /// Mark a token revoked.
     pub fn revoke_token(&self, token: &str) {
         self.state.revoke_token(token);
+    }
+    /// Register an OAuth login (access token that expires + refresh token).
+    pub fn add_oauth_login(&self, login: OAuthLogin) -> Result<(), String> {
+        self.state.oauth().add_login(login)
+    }
+    /// Register a trusted publisher.
+    pub fn add_trusted_publisher(&self, publisher: TrustedPublisher) -> Result<(), String> {
+        self.state.oauth().add_publisher(publisher)
+    }
+    /// Merge OIDC settings (exchanged-token lifetime, request token, issuer, claims, ...).
+    pub fn set_oidc(&self, settings: OidcSettings) {
+        self.state.oauth().set_settings(settings);
+    }
+    /// Counters of `/oauth/token` and id-token traffic.
+    pub fn oauth_counters(&self) -> OAuthCounters {
+        self.state.oauth().counters()
+    }
+    /// Mint an id token signed by the emulator's issuer (default audience: [`Self::url`]).
+    pub fn mint_id_token(&self, request: &IdTokenRequest) -> Result<String, String> {
+        oauth::mint_id_token(&self.state, &format!("http://{}", self.addr), request)
+    }
+    /// The emulator's default OIDC issuer URL (`{url}/_actions`), unless set otherwise.
+    pub fn oidc_issuer(&self) -> String {
+        self.state
+            .oauth()
+            .issuer_setting()
+            .unwrap_or_else(|| format!("http://{}/_actions", self.addr))
     }
     /// The data directory in use.
     pub fn data_dir(&self) -> PathBuf {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use hub_emulator::{
     DEFAULT_CHUNK_SIZE, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REGULAR_MAX_SIZE, Emulator,
-    EmulatorConfig, FaultPlan, FaultRule, TokenSpec,
+    EmulatorConfig, FaultPlan, FaultRule, OAuthLogin, OidcSettings, TokenSpec, TrustedPublisher,
 };
 
 const AFTER_HELP: &str = "\
@@ -39,6 +39,27 @@ RANDOM FAULTS (--random-faults SEED:PROB): each non-admin request gets, with
 ADMIN API (never faulted): GET /_emulator/health; POST|GET|DELETE /_emulator/faults
   (JSON rule or {\"spec\":\"...\"}); GET|DELETE /_emulator/requests;
   POST /_emulator/tokens (JSON TokenSpec); POST /_emulator/tokens/revoke {\"token\":..}
+
+OAUTH LOGIN (--oauth-login):
+  'ACCESS=USER[+ORG...][:ROLE] refresh=R [expires_at=UNIX|expires_in=SECS] [lifetime=SECS]'
+  The access token expires (default in 8 h; negative expires_in = already expired); R can
+  be used once at POST /oauth/token (grant_type=refresh_token, the official client id);
+  refreshed access tokens live `lifetime` seconds (default 30 days).
+
+TRUSTED PUBLISHER (--trusted-publisher):
+  'RESOURCE [iss=URL] [sub=S] [CLAIM=VALUE...] [read-only] [user=NAME]'
+  RESOURCE: ns/name | datasets/ns/name | spaces/ns/name | kernels/ns/name | USER.
+  iss defaults to the emulator's issuer (http://HOST:PORT/_actions); claims match exactly.
+  e.g. 'acme/m sub=repo:acme/train:ref:refs/heads/main'
+
+FAKE GITHUB ID-TOKEN ENDPOINT: GET /_actions/id-token?audience=AUD with
+  Authorization: Bearer <--actions-request-token> -> {\"count\":1,\"value\":JWT};
+  JWKS at /_actions/.well-known/jwks.
+
+OAUTH ADMIN API: POST /_emulator/oauth/logins, POST /_emulator/oauth/revoke,
+  GET|DELETE /_emulator/oauth (counters), POST|GET|DELETE /_emulator/trusted-publishers,
+  POST|GET /_emulator/oidc (settings), POST /_emulator/oidc/id-token (mint),
+  POST /_emulator/oidc/issuers (trust another JWKS). See crates/hub-emulator/README.md.
 
 On start, prints exactly one line to stdout:  hub-emulator listening on http://HOST:PORT
 Logs go to stderr (RUST_LOG, default info); token values are never logged.";
@@ -74,6 +95,27 @@ struct Cli {
     /// Seeded random faults on every non-admin route: SEED:PROBABILITY (e.g. 42:0.1).
     #[arg(long, value_name = "SEED:PROB", value_parser = parse_random)]
     random_faults: Option<(u64, f64)>,
+    /// An OAuth login with a refresh token (repeatable; see below).
+    #[arg(long = "oauth-login", value_name = "SPEC", value_parser = OAuthLogin::parse_cli)]
+    oauth_login: Vec<OAuthLogin>,
+    /// A trusted publisher (repeatable; see below).
+    #[arg(long = "trusted-publisher", value_name = "SPEC", value_parser = TrustedPublisher::parse_cli)]
+    trusted_publisher: Vec<TrustedPublisher>,
+    /// Lifetime of exchanged (Trusted Publisher) tokens in seconds [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    exchanged_token_lifetime: Option<u64>,
+    /// The ACTIONS_ID_TOKEN_REQUEST_TOKEN the fake GitHub id-token endpoint accepts.
+    #[arg(long, value_name = "TOKEN")]
+    actions_request_token: Option<String>,
+    /// The `iss` of id tokens the emulator mints [default: http://HOST:PORT/_actions].
+    #[arg(long, value_name = "URL")]
+    oidc_issuer: Option<String>,
+    /// An audience accepted besides the emulator's own URL (repeatable).
+    #[arg(long = "oidc-audience", value_name = "AUD")]
+    oidc_audience: Vec<String>,
+    /// The OAuth client id refreshes must carry [default: the official client's].
+    #[arg(long, value_name = "ID")]
+    oauth_client_id: Option<String>,
 }
 
 fn parse_random(s: &str) -> Result<(u64, f64), String> {
@@ -133,6 +175,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         regular_max_size: cli.regular_max_size,
         bind: cli.addr,
         faults,
+        oauth_logins: cli.oauth_login,
+        trusted_publishers: cli.trusted_publisher,
+        oidc: OidcSettings {
+            exchanged_token_lifetime_secs: cli.exchanged_token_lifetime,
+            request_token: cli.actions_request_token,
+            issuer: cli.oidc_issuer,
+            audiences: (!cli.oidc_audience.is_empty()).then_some(cli.oidc_audience),
+            client_id: cli.oauth_client_id,
+            ..OidcSettings::default()
+        },
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

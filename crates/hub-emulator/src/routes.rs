@@ -48,6 +48,8 @@ pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
     match segs.as_slice() {
         ["api", "whoami-v2"] if head_or_get => whoami(st, h),
         ["api", "whoami"] => invalid_credentials(),
+        ["oauth", "token"] if *m == Method::POST => crate::oauth::token_endpoint(st, h, body).await,
+        ["_actions", rest @ ..] => crate::oauth::actions_routes(st, m, h, &q, rest),
         ["api", "repos", "create"] if *m == Method::POST => create_repo(st, h, body).await,
         ["api", "repos", "delete"] if *m == Method::DELETE => delete_repo(st, h, body).await,
         ["api", "validate-yaml"] if *m == Method::POST => json(
@@ -144,7 +146,10 @@ async fn git_routes(
 
 fn whoami(st: &St, h: &axum::http::HeaderMap) -> Response {
     match caller(st, h) {
-        Ok(Caller::Token(t)) => json(StatusCode::OK, &t.whoami_json()),
+        Ok(Caller::Token(t)) => {
+            let issued = st.oauth().whoami(&t.token);
+            json(StatusCode::OK, &issued.unwrap_or_else(|| t.whoami_json()))
+        }
         Ok(Caller::Anonymous) | Err(_) => invalid_credentials(),
     }
 }

@@ -68,6 +68,7 @@ pub(crate) struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub local_addr: SocketAddr,
     pub counter: AtomicU64,
+    pub oauth: Mutex<crate::oauth::OAuthState>,
 }
 
 impl AppState {
@@ -79,6 +80,9 @@ impl AppState {
     }
     pub fn log(&self) -> std::sync::MutexGuard<'_, Vec<RequestRecord>> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn oauth(&self) -> std::sync::MutexGuard<'_, crate::oauth::OAuthState> {
+        self.oauth.lock().unwrap_or_else(|p| p.into_inner())
     }
     pub fn add_token(&self, spec: TokenSpec) {
         self.tokens
@@ -117,20 +121,31 @@ impl Caller {
 
 /// Resolve the caller, or the Hub's 401 for an unknown/revoked/malformed token.
 pub(crate) fn caller(st: &AppState, headers: &HeaderMap) -> Result<Caller, Response> {
-    let Some(v) = headers.get(header::AUTHORIZATION) else {
+    if !headers.contains_key(header::AUTHORIZATION) {
         return Ok(Caller::Anonymous);
-    };
-    let v = v.to_str().unwrap_or("");
-    let tok = v
-        .strip_prefix("Bearer ")
-        .or_else(|| v.strip_prefix("bearer "))
-        .map(str::trim)
-        .unwrap_or("");
-    let tokens = st.tokens.read().unwrap_or_else(|p| p.into_inner());
-    match tokens.get(tok) {
-        Some(t) if !tok.is_empty() && !t.revoked => Ok(Caller::Token(t.clone())),
+    }
+    let tok = bearer(headers).unwrap_or_default();
+    {
+        let tokens = st.tokens.read().unwrap_or_else(|p| p.into_inner());
+        match tokens.get(&tok) {
+            Some(t) if !tok.is_empty() && !t.revoked => return Ok(Caller::Token(t.clone())),
+            Some(_) => return Err(invalid_credentials()),
+            None => {}
+        }
+    }
+    // OAuth and exchanged tokens: an expired one is answered like a revoked one.
+    match st.oauth().lookup(&tok) {
+        Ok(Some(t)) if !tok.is_empty() => Ok(Caller::Token(t)),
         _ => Err(invalid_credentials()),
     }
+}
+
+/// The bearer token of a request (`Bearer` or `bearer`), trimmed.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(|t| t.trim().to_string())
 }
 
 pub(crate) fn invalid_credentials() -> Response {
@@ -482,6 +497,19 @@ enum FaultInput {
 async fn admin(st: &St, req: Request) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if [
+        "/_emulator/oauth",
+        "/_emulator/trusted-publishers",
+        "/_emulator/oidc",
+    ]
+    .iter()
+    .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    {
+        let (parts, body) = req.into_parts();
+        return crate::oauth::admin(st, &method, &path, &parts.headers, body)
+            .await
+            .unwrap_or_else(|| error(StatusCode::NOT_FOUND, None, "unknown admin route"));
+    }
     match (method, path.as_str()) {
         (Method::GET, "/_emulator/health") => json(
             StatusCode::OK,

@@ -92,6 +92,16 @@ pub mod vars {
     pub const HF_HUB_DISABLE_IMPLICIT_TOKEN: &str = "HF_HUB_DISABLE_IMPLICIT_TOKEN";
     /// When set, the official client exchanges an OIDC token first.
     pub const HF_OIDC_RESOURCE: &str = "HF_OIDC_RESOURCE";
+    /// A pre-minted OIDC id token to exchange (Trusted Publishers, any CI provider).
+    pub const HF_OIDC_ID_TOKEN: &str = "HF_OIDC_ID_TOKEN";
+    /// `true` under GitHub Actions.
+    pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+    /// GitHub Actions' id-token endpoint; set only with `permissions: id-token: write`.
+    pub const ACTIONS_ID_TOKEN_REQUEST_URL: &str = "ACTIONS_ID_TOKEN_REQUEST_URL";
+    /// The bearer token for [`ACTIONS_ID_TOKEN_REQUEST_URL`].
+    pub const ACTIONS_ID_TOKEN_REQUEST_TOKEN: &str = "ACTIONS_ID_TOKEN_REQUEST_TOKEN";
+    /// The OAuth client id the official client refreshes with.
+    pub const HF_DEVICE_CODE_OAUTH_CLIENT_ID: &str = "HF_DEVICE_CODE_OAUTH_CLIENT_ID";
     /// Staging switch of the official client.
     pub const HUGGINGFACE_CO_STAGING: &str = "HUGGINGFACE_CO_STAGING";
     /// Modal token id.

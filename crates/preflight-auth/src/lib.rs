@@ -14,7 +14,7 @@ pub use result::{
     Identity, PermissionCheck, PermissionVerdict, Provider, ScopedGrant, TokenStatus,
     TokenValidationResult,
 };
-pub use validator::{AuthValidator, HfOptions};
+pub use validator::{AuthValidator, HfOptions, HfRenewal, HfValidation, RenewalError, SecretSink};
 
 mod env;
 pub mod hf;

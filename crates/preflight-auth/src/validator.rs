@@ -2,15 +2,20 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
 
 use crate::Secret;
 use crate::env::{Env, OsEnv};
-use crate::hf::discovery::{HfTokenDiscovery, TokenSource, discover_hf_token};
+use crate::hf::discovery::{
+    HfTokenDiscovery, IdTokenSource, OidcRequest, TokenSource, discover_hf_token,
+};
+use crate::hf::oidc::{self, OidcError};
 use crate::hf::permission::{check_permission, undetermined};
+use crate::hf::refresh::{RefreshError, StoredLogin, refresh_login};
+use crate::hf::repo::Need;
 use crate::hf::repo::RepoTarget;
 use crate::hf::shape::check_shape;
 use crate::hf::whoami::{WhoamiError, fetch_whoami, resolve_endpoint};
@@ -32,6 +37,174 @@ pub struct HfOptions {
     pub target: Option<RepoTarget>,
     /// A client to use instead of building one (proxies, custom roots).
     pub client: Option<reqwest::Client>,
+    /// Report a due OAuth refresh instead of performing it (nothing is written).
+    pub no_refresh: bool,
+    /// Sees every credential obtained during validation (exchanged, minted, refreshed) before
+    /// anything is printed, so the caller can register it for redaction and `::add-mask::`.
+    pub on_secret: Option<SecretSink>,
+}
+
+/// A callback that receives credentials as soon as they are obtained.
+#[derive(Clone)]
+pub struct SecretSink(Arc<dyn Fn(&Secret) + Send + Sync>);
+
+impl SecretSink {
+    /// Wraps `sink`.
+    pub fn new(sink: impl Fn(&Secret) + Send + Sync + 'static) -> Self {
+        SecretSink(Arc::new(sink))
+    }
+
+    /// Hands `secret` to the sink.
+    pub fn accept(&self, secret: &Secret) {
+        (self.0)(secret);
+    }
+}
+
+impl fmt::Debug for SecretSink {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("SecretSink")
+    }
+}
+
+/// The outcome of a Hugging Face validation: the result, the very token that was validated
+/// (the one commands must use), and how to obtain a fresh one later.
+#[derive(Debug, Clone)]
+pub struct HfValidation {
+    /// What `check` prints.
+    pub result: TokenValidationResult,
+    /// The token that was sent to whoami-v2: an exchanged or refreshed one when that happened.
+    pub token: Option<Secret>,
+    /// How to renew the token during long work.
+    pub renewal: HfRenewal,
+}
+
+/// How a token can be renewed, and when it expires.
+#[derive(Clone)]
+pub struct HfRenewal {
+    kind: RenewalKind,
+    /// When the validated token expires, when known.
+    pub expires_at: Option<SystemTime>,
+    client: Option<reqwest::Client>,
+    endpoint: String,
+    env: Option<Arc<dyn Env>>,
+    timeout: Duration,
+    sink: Option<SecretSink>,
+}
+
+#[derive(Clone)]
+enum RenewalKind {
+    None(String),
+    Oidc(OidcRequest),
+    OAuth(StoredLogin),
+}
+
+impl fmt::Debug for RenewalKind {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            RenewalKind::None(_) => "None",
+            RenewalKind::Oidc(_) => "Oidc",
+            RenewalKind::OAuth(_) => "OAuth",
+        })
+    }
+}
+
+/// Why no fresh token was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenewalError {
+    /// No fresh token can be had from this source (PF220).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Renewing got no usable answer (PF221).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl fmt::Debug for HfRenewal {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("HfRenewal")
+            .field("kind", &self.kind)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HfRenewal {
+    fn none(reason: &str) -> Self {
+        HfRenewal {
+            kind: RenewalKind::None(reason.to_owned()),
+            expires_at: None,
+            client: None,
+            endpoint: String::new(),
+            env: None,
+            timeout: Duration::from_secs(5),
+            sink: None,
+        }
+    }
+
+    /// True when [`HfRenewal::renew`] can obtain a new token at all.
+    pub fn can_renew(&self) -> bool {
+        !matches!(self.kind, RenewalKind::None(_))
+    }
+
+    /// Obtains a fresh token to replace `current`: a new exchange (minting a new GitHub id
+    /// token first), or an OAuth refresh under the official lock.
+    pub async fn renew(
+        &self,
+        current: &Secret,
+    ) -> Result<(Secret, Option<SystemTime>), RenewalError> {
+        let client = self.client.clone().unwrap_or_default();
+        let accept = |secret: &Secret| {
+            if let Some(sink) = &self.sink {
+                sink.accept(secret);
+            }
+        };
+        match &self.kind {
+            RenewalKind::None(reason) => Err(RenewalError::Unavailable(reason.clone())),
+            RenewalKind::Oidc(request) => {
+                let id_token =
+                    oidc::id_token(&client, request, &self.endpoint, self.timeout, &accept)
+                        .await
+                        .map_err(|error| RenewalError::Failed(error.to_string()))?;
+                match oidc::exchange(&client, &self.endpoint, &id_token, &request.resource, self.timeout, &accept).await {
+                    Ok(exchanged) => {
+                        log_exchange(request, &exchanged, "renewed");
+                        Ok((exchanged.token, Some(exchanged.expires_at)))
+                    }
+                    Err(OidcError::Refused { .. }) if request.id_source == Some(IdTokenSource::EnvIdToken) => {
+                        Err(RenewalError::Unavailable(
+                            "the Hub refused to exchange HF_OIDC_ID_TOKEN again: a pre-minted id token cannot be \
+                             re-minted and has probably expired"
+                                .to_owned(),
+                        ))
+                    }
+                    Err(OidcError::Refused { .. }) => Err(RenewalError::Unavailable(
+                        "the Hub refused to exchange a newly minted id token".to_owned(),
+                    )),
+                    Err(error) => Err(RenewalError::Failed(error.to_string())),
+                }
+            }
+            RenewalKind::OAuth(login) => {
+                let Some(env) = &self.env else {
+                    return Err(RenewalError::Unavailable("no environment".to_owned()));
+                };
+                match refresh_login(&client, &self.endpoint, &**env, login, current, self.timeout, &accept).await {
+                    Ok(refreshed) => {
+                        log_refresh(login, &refreshed, &self.endpoint);
+                        let expires = refreshed
+                            .expires_at
+                            .and_then(|at| u64::try_from(at).ok())
+                            .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+                        Ok((refreshed.token, expires))
+                    }
+                    Err(RefreshError::Revoked { .. }) => Err(RenewalError::Unavailable(
+                        "the stored login's refresh token was refused (invalid_grant); run `hf auth login`".to_owned(),
+                    )),
+                    Err(RefreshError::Transient { reason }) => Err(RenewalError::Failed(reason)),
+                }
+            }
+        }
+    }
 }
 
 impl Default for HfOptions {
@@ -43,6 +216,8 @@ impl Default for HfOptions {
             retry: RetryConfig::default(),
             target: None,
             client: None,
+            no_refresh: false,
+            on_secret: None,
         }
     }
 }
@@ -120,11 +295,31 @@ impl AuthValidator {
 
     /// Discovers and validates the Hugging Face token (see [`AuthValidator`] for the steps).
     pub async fn validate_hf_token(&self) -> TokenValidationResult {
+        self.validate_hf(discover_hf_token(&*self.env)).await.result
+    }
+
+    /// Discovers the Hugging Face token the validator would check. Commands discover once,
+    /// register what was found, then hand the discovery to [`AuthValidator::validate_hf`].
+    pub fn discover_hf(&self) -> HfTokenDiscovery {
+        discover_hf_token(&*self.env)
+    }
+
+    /// Validates what `found` holds (performing the Trusted Publishers exchange or the OAuth
+    /// refresh it calls for) and hands back the token it validated.
+    pub async fn validate_hf(&self, found: HfTokenDiscovery) -> HfValidation {
         let started = Instant::now();
-        let mut result = self.check_hf().await;
-        result.latency = started.elapsed();
-        log_hf(&result);
-        result
+        let mut validation = self.check_hf(found).await;
+        validation.result.latency = started.elapsed();
+        log_hf(&validation.result);
+        validation
+    }
+
+    /// [`AuthValidator::validate_hf`] and the Modal check, concurrently.
+    pub async fn validate_all_discovered(
+        &self,
+        found: HfTokenDiscovery,
+    ) -> (HfValidation, TokenValidationResult) {
+        tokio::join!(self.validate_hf(found), self.validate_modal_token())
     }
 
     /// Discovers and validates the Modal credentials.
@@ -138,13 +333,18 @@ impl AuthValidator {
         vec![hf, modal]
     }
 
-    async fn check_hf(&self) -> TokenValidationResult {
+    async fn check_hf(&self, found: HfTokenDiscovery) -> HfValidation {
         let env = &*self.env;
-        let found = discover_hf_token(env);
         let endpoint = resolve_endpoint(env, self.hf.endpoint.as_deref());
         let mut result = base_result(&found, &endpoint);
+        let mut used = Used {
+            token: None,
+            renewal: HfRenewal::none(
+                "the token comes from a variable or a file without a refresh token, so no fresh one can be obtained",
+            ),
+        };
 
-        self.decide(&found, &endpoint, &mut result).await;
+        self.decide(&found, &endpoint, &mut result, &mut used).await;
         if let Some(target) = &self.hf.target
             && result.permission.is_none()
         {
@@ -159,7 +359,49 @@ impl AuthValidator {
         if let Some(token) = found.found_token() {
             scrub_result(&mut result, token);
         }
-        result
+        if let Some(token) = &used.token {
+            scrub_result(&mut result, token);
+        }
+        HfValidation {
+            result,
+            token: used.token,
+            renewal: used.renewal,
+        }
+    }
+
+    fn http_client(&self) -> Result<reqwest::Client, String> {
+        match &self.hf.client {
+            Some(client) => Ok(client.clone()),
+            None => reqwest::Client::builder()
+                .connect_timeout(self.hf.connect_timeout.min(self.hf.timeout))
+                .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|error| format!("Could not set up an HTTP client: {error}")),
+        }
+    }
+
+    fn renewal(
+        &self,
+        kind: RenewalKind,
+        endpoint: &str,
+        client: &reqwest::Client,
+        expires_at: Option<SystemTime>,
+    ) -> HfRenewal {
+        HfRenewal {
+            kind,
+            expires_at,
+            client: Some(client.clone()),
+            endpoint: endpoint.to_owned(),
+            env: Some(self.env.clone()),
+            timeout: self.hf.timeout,
+            sink: self.hf.on_secret.clone(),
+        }
+    }
+
+    fn accept(&self, secret: &Secret) {
+        if let Some(sink) = &self.hf.on_secret {
+            sink.accept(secret);
+        }
     }
 
     /// Fills `result`; returns `None` when the token is valid.
@@ -168,6 +410,7 @@ impl AuthValidator {
         found: &HfTokenDiscovery,
         endpoint: &str,
         result: &mut TokenValidationResult,
+        used: &mut Used,
     ) -> Option<Code> {
         let source = found.source.clone().unwrap_or_default();
         if let Some(error) = found.error() {
@@ -199,13 +442,38 @@ impl AuthValidator {
                     .to_owned(),
             );
         }
-        let Some(token) = &found.token else {
-            let mut message = format!("No Hugging Face token found ({})", found.checked.join("; "));
-            if found.oidc {
-                message.push_str(
-                    "; HF_OIDC_RESOURCE is set but Preflight does not exchange OIDC tokens",
+        let client = match self.http_client() {
+            Ok(client) => client,
+            Err(message) => {
+                return fail(
+                    result,
+                    TokenStatus::Unknown,
+                    Code::Pf006,
+                    message,
+                    "check SSL_CERT_FILE and the proxy variables (HTTPS_PROXY, NO_PROXY)"
+                        .to_owned(),
                 );
             }
+        };
+        let exchanged;
+        let token = if let Some(request) = &found.oidc_request {
+            match self.exchange(&client, endpoint, request, result).await {
+                Ok(token) => {
+                    used.renewal = self.renewal(
+                        RenewalKind::Oidc(request.clone()),
+                        endpoint,
+                        &client,
+                        result_expiry(result),
+                    );
+                    exchanged = token;
+                    &exchanged
+                }
+                Err(code) => return Some(code),
+            }
+        } else if let Some(token) = &found.token {
+            token
+        } else {
+            let message = format!("No Hugging Face token found ({})", found.checked.join("; "));
             return fail(
                 result,
                 TokenStatus::Missing,
@@ -217,6 +485,7 @@ impl AuthValidator {
             );
         };
 
+        let mut token = token.clone();
         let shape = check_shape(token.expose());
         if let Err(unsendable) = &shape {
             let remediation = match &found.token_source {
@@ -241,7 +510,118 @@ impl AuthValidator {
             result.warnings.extend(shape.warnings);
         }
 
-        if let Some(stored) = found.stored.as_ref().filter(|stored| stored.expired) {
+        let mut refreshed = false;
+        if let (Some(stored), Some(TokenSource::File(token_path)), Some(stored_path)) = (
+            &found.stored,
+            &found.token_source,
+            &found.stored_tokens_path,
+        ) && stored.refresh_due
+        {
+            let login = StoredLogin {
+                token_path: token_path.clone(),
+                stored_tokens_path: stored_path.clone(),
+                name: stored.name.clone(),
+            };
+            let expiry = stored
+                .expires_at
+                .and_then(|at| u64::try_from(at).ok())
+                .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+            used.renewal =
+                self.renewal(RenewalKind::OAuth(login.clone()), endpoint, &client, expiry);
+            if self.hf.no_refresh {
+                result.details.insert("refresh_due".into(), "true".into());
+                if stored.expired {
+                    result
+                        .details
+                        .insert("stored_token_name".into(), stored.name.clone());
+                    return fail(
+                        result,
+                        TokenStatus::Expired,
+                        Code::Pf004,
+                        format!(
+                            "The OAuth login from {source} (entry [{}]) has expired; the official client would refresh it \
+                             now, but --no-refresh was given, so nothing was sent or written",
+                            stored.name
+                        ),
+                        "run the check without --no-refresh (it refreshes the login as `hf` does), or `hf auth login`"
+                            .to_owned(),
+                    );
+                }
+                result.warnings.push(format!(
+                    "the OAuth login [{}] is due for a refresh; --no-refresh was given, so it was not refreshed",
+                    stored.name
+                ));
+            } else {
+                match refresh_login(
+                    &client,
+                    endpoint,
+                    &*self.env,
+                    &login,
+                    &token,
+                    self.hf.timeout,
+                    &|secret| self.accept(secret),
+                )
+                .await
+                {
+                    Ok(new) => {
+                        log_refresh(&login, &new, endpoint);
+                        token = new.token.clone();
+                        refreshed = true;
+                        used.renewal.expires_at = new
+                            .expires_at
+                            .and_then(|at| u64::try_from(at).ok())
+                            .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+                        result.masked_token = Some(token.masked());
+                        result.details.insert("refreshed".into(), "true".into());
+                        if new.adopted {
+                            result
+                                .details
+                                .insert("refreshed_by".into(), "another process".into());
+                        }
+                    }
+                    Err(RefreshError::Revoked { description }) => {
+                        result
+                            .details
+                            .insert("stored_token_name".into(), stored.name.clone());
+                        return fail(
+                            result,
+                            TokenStatus::Expired,
+                            Code::Pf004,
+                            format!(
+                                "The OAuth login from {source} (entry [{}]) could not be refreshed: the Hub refused its refresh \
+                                 token (invalid_grant{}); the session expired or was revoked",
+                                stored.name,
+                                description
+                                    .map(|text| format!(": {text}"))
+                                    .unwrap_or_default()
+                            ),
+                            "run `hf auth login` to log in again".to_owned(),
+                        );
+                    }
+                    Err(RefreshError::Transient { reason }) => {
+                        return fail(
+                            result,
+                            TokenStatus::Unknown,
+                            Code::Pf014,
+                            format!(
+                                "The OAuth login from {source} (entry [{}]) is due for a refresh, and the refresh failed: {reason}; nothing was written",
+                                stored.name
+                            ),
+                            format!(
+                                "check the network and that {endpoint} is the Hub you mean, then run the check again; \
+                                 if it keeps failing, `hf auth login`"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+
+        if let Some(stored) = found
+            .stored
+            .as_ref()
+            .filter(|stored| stored.expired && !refreshed)
+        {
             let when = stored
                 .expires_at
                 .and_then(|at| time::OffsetDateTime::from_unix_timestamp(at).ok())
@@ -296,27 +676,7 @@ impl AuthValidator {
             );
         }
 
-        let client = match &self.hf.client {
-            Some(client) => client.clone(),
-            None => match reqwest::Client::builder()
-                .connect_timeout(self.hf.connect_timeout.min(self.hf.timeout))
-                .user_agent(concat!("preflight/", env!("CARGO_PKG_VERSION")))
-                .build()
-            {
-                Ok(client) => client,
-                Err(error) => {
-                    return fail(
-                        result,
-                        TokenStatus::Unknown,
-                        Code::Pf006,
-                        format!("Could not set up an HTTP client: {error}"),
-                        "check SSL_CERT_FILE and the proxy variables (HTTPS_PROXY, NO_PROXY)"
-                            .to_owned(),
-                    );
-                }
-            },
-        };
-        let answer = fetch_whoami(&client, endpoint, token, &self.hf.retry, self.hf.timeout).await;
+        let answer = fetch_whoami(&client, endpoint, &token, &self.hf.retry, self.hf.timeout).await;
         let whoami = match answer {
             Ok(whoami) => whoami,
             Err(error) => {
@@ -326,6 +686,7 @@ impl AuthValidator {
         };
 
         result.status = TokenStatus::Valid;
+        used.token = Some(token.clone());
         result.identity = Some(whoami.identity());
         result.token_role = whoami.role().map(str::to_owned);
         result.scopes = whoami.grants();
@@ -335,9 +696,54 @@ impl AuthValidator {
             .map(|name| format!("{} {name}", whoami.kind.as_deref().unwrap_or("user")))
             .unwrap_or_else(|| "an unnamed account".to_owned());
         let role = whoami.role().unwrap_or("unreported");
-        result.message = format!("Valid token from {source} for {who} (role {role})");
+        let how = if refreshed {
+            " (refreshed)"
+        } else if found.oidc_request.is_some() {
+            " (exchanged)"
+        } else {
+            ""
+        };
+        result.message = format!("Valid token from {source}{how} for {who} (role {role})");
 
-        let target = self.hf.target.as_ref()?;
+        let user_resource = found
+            .oidc_request
+            .as_ref()
+            .filter(|request| request.resource_is_user());
+        let Some(target) = self.hf.target.as_ref() else {
+            if let Some(request) = user_resource {
+                result.warnings.push(format!(
+                    "HF_OIDC_RESOURCE={} is a username, so the exchanged token is read-only",
+                    request.resource
+                ));
+            }
+            return None;
+        };
+        if let Some(request) = user_resource
+            && target.need == Need::Write
+        {
+            result.permission = Some(crate::result::PermissionCheck {
+                repo: target.repo_id.to_string(),
+                repo_type: target.repo_type.as_str().to_owned(),
+                need: target.need.as_str().to_owned(),
+                verdict: PermissionVerdict::Forbidden,
+                reason: "a Trusted Publishers token for a username resource is read-only"
+                    .to_owned(),
+            });
+            return fail(
+                result,
+                TokenStatus::Valid,
+                Code::Pf012,
+                format!(
+                    "HF_OIDC_RESOURCE={} is a username: the Hub exchanges the id token for a read-only token, \
+                     which may not write {target}",
+                    request.resource
+                ),
+                format!(
+                    "set HF_OIDC_RESOURCE to the repo itself ({}) and configure a Trusted Publisher on that repo",
+                    target.repo_id
+                ),
+            );
+        }
         let check = check_permission(&whoami, target);
         let forbidden = check.verdict == PermissionVerdict::Forbidden;
         let reason = check.reason.clone();
@@ -357,6 +763,124 @@ impl AuthValidator {
         ));
         Some(Code::Pf005)
     }
+}
+
+/// What `decide` obtained along the way.
+struct Used {
+    token: Option<Secret>,
+    renewal: HfRenewal,
+}
+
+fn result_expiry(result: &TokenValidationResult) -> Option<SystemTime> {
+    result
+        .details
+        .get("token_expires_in")
+        .and_then(|seconds| seconds.parse().ok())
+        .map(|seconds| SystemTime::now() + Duration::from_secs(seconds))
+}
+
+impl AuthValidator {
+    /// The Trusted Publishers exchange; on failure `result` is filled and the code returned.
+    async fn exchange(
+        &self,
+        client: &reqwest::Client,
+        endpoint: &str,
+        request: &OidcRequest,
+        result: &mut TokenValidationResult,
+    ) -> Result<Secret, Code> {
+        result
+            .details
+            .insert("oidc_resource".into(), request.resource.clone());
+        let accept = |secret: &Secret| self.accept(secret);
+        let attempt = async {
+            let id_token =
+                oidc::id_token(client, request, endpoint, self.hf.timeout, &accept).await?;
+            oidc::exchange(
+                client,
+                endpoint,
+                &id_token,
+                &request.resource,
+                self.hf.timeout,
+                &accept,
+            )
+            .await
+        };
+        match attempt.await {
+            Ok(exchanged) => {
+                log_exchange(request, &exchanged, "exchanged");
+                result.masked_token = Some(exchanged.token.masked());
+                result
+                    .details
+                    .insert("token_expires_in".into(), exchanged.expires_in.to_string());
+                Ok(exchanged.token)
+            }
+            Err(OidcError::NoIdToken(reason)) => {
+                let hint = if request.github_actions {
+                    "add `permissions: id-token: write` to the workflow job (GitHub then sets ACTIONS_ID_TOKEN_REQUEST_URL), \
+                     or unset HF_OIDC_RESOURCE to use HF_TOKEN instead"
+                } else {
+                    "set HF_OIDC_ID_TOKEN to the id token your CI provider minted for the audience of the Hub, \
+                     or unset HF_OIDC_RESOURCE to use HF_TOKEN or `hf auth login` instead"
+                };
+                Err(fail(result, TokenStatus::Missing, Code::Pf010, reason, hint.to_owned()).unwrap_or(Code::Pf010))
+            }
+            Err(error @ OidcError::Refused { .. }) => Err(fail(
+                result,
+                TokenStatus::Invalid,
+                Code::Pf011,
+                format!("{error}"),
+                format!(
+                    "in the Trusted Publishers settings of `{}` on the Hub, add a publisher whose issuer and subject \
+                     match this job's id token (for GitHub: the repository, and the workflow / environment / branch it runs on); \
+                     check that HF_OIDC_RESOURCE names that repo exactly",
+                    request.resource
+                ),
+            )
+            .unwrap_or(Code::Pf011)),
+            Err(error) => Err(fail(
+                result,
+                TokenStatus::Unknown,
+                Code::Pf013,
+                format!("No Trusted Publishers token was obtained: {error}"),
+                format!(
+                    "retry in a few minutes; check the network and that {endpoint} is the Hub you mean (HF_ENDPOINT)"
+                ),
+            )
+            .unwrap_or(Code::Pf013)),
+        }
+    }
+}
+
+fn log_exchange(request: &OidcRequest, exchanged: &oidc::Exchanged, how: &'static str) {
+    tracing::info!(
+        target: "preflight::auth",
+        event = "token_exchanged",
+        provider = "hf",
+        resource = %request.resource,
+        id_token_source = match request.id_source {
+            Some(IdTokenSource::GitHub) => "github",
+            _ => "HF_OIDC_ID_TOKEN",
+        },
+        masked_token = %exchanged.token.masked(),
+        expires_in = exchanged.expires_in,
+        how,
+        "trusted publishers token {how}"
+    );
+}
+
+fn log_refresh(login: &StoredLogin, refreshed: &crate::hf::refresh::Refreshed, endpoint: &str) {
+    tracing::info!(
+        target: "preflight::auth",
+        event = "token_refreshed",
+        provider = "hf",
+        source = %format!("file:{}", login.token_path.display()),
+        stored_token_name = %login.name,
+        masked_token = %refreshed.token.masked(),
+        expires_at = refreshed.expires_at,
+        by_other_process = refreshed.adopted,
+        endpoint,
+        "hf oauth token refreshed"
+    );
 }
 
 fn base_result(found: &HfTokenDiscovery, endpoint: &str) -> TokenValidationResult {

@@ -38,11 +38,16 @@ fn assert_no_leak(result: &TokenValidationResult, token: &str) {
 }
 
 async fn validate(env: MapEnv) -> TokenValidationResult {
+    validate_with(env, false).await
+}
+
+async fn validate_with(env: MapEnv, no_refresh: bool) -> TokenValidationResult {
     // A dead endpoint: any request would end UNKNOWN, so the statuses asserted below prove
     // that none was made.
     let options = HfOptions {
         endpoint: Some("http://127.0.0.1:9".into()),
         timeout: Duration::from_secs(2),
+        no_refresh,
         ..HfOptions::default()
     };
     AuthValidator::new(Arc::new(env))
@@ -311,14 +316,31 @@ async fn stored_tokens_past_expiry_with_refresh_token() {
     assert_eq!(stored.name, "oauth-alice");
     assert!(stored.expired && stored.has_refresh_token && stored.refresh_due);
 
-    let result = validate(env).await;
+    // --no-refresh: reported, nothing sent (the endpoint is dead) and nothing written.
+    let before = fs::read_to_string(dir.join("stored_tokens")).expect("read");
+    let result = validate_with(env.clone(), true).await;
     assert_eq!(result.status, TokenStatus::Expired);
     assert_eq!(result.code, Some(Code::Pf004));
     assert!(
-        result.message.contains("would refresh it"),
+        result.message.contains("would refresh it now"),
         "{}",
         result.message
     );
+    assert_eq!(
+        fs::read_to_string(dir.join("stored_tokens")).expect("read"),
+        before
+    );
+
+    // A refresh that gets no answer: UNKNOWN, and still nothing written.
+    let unanswered = validate(env).await;
+    assert_eq!(unanswered.status, TokenStatus::Unknown);
+    assert_eq!(unanswered.code, Some(Code::Pf014));
+    assert!(unanswered.message.contains("nothing was written"));
+    assert_eq!(
+        fs::read_to_string(dir.join("stored_tokens")).expect("read"),
+        before
+    );
+    assert_no_leak(&unanswered, "r123");
     assert!(result.message.contains("[oauth-alice]"));
     assert!(
         result
@@ -471,7 +493,14 @@ fn oidc_and_staging_are_reported() {
         .with("HF_TOKEN_PATH", "/ignored/in/staging");
     let found = discover_hf_token(&env);
     assert!(found.oidc && found.staging);
-    assert!(found.warnings.iter().any(|w| w.contains("OIDC")));
+    // OIDC wins outright, as in `get_token()`: the token file is not the answer.
+    assert_eq!(found.source.as_deref(), Some("oidc:HF_OIDC_ID_TOKEN"));
+    assert!(
+        found
+            .oidc_request
+            .as_ref()
+            .is_some_and(|r| r.id_source.is_none())
+    );
     assert!(
         found
             .notes
@@ -484,7 +513,7 @@ fn oidc_and_staging_are_reported() {
             .iter()
             .any(|n| n.contains("overrides HF_TOKEN_PATH"))
     );
-    assert_eq!(exposed(&found), Some(FILE_TOKEN));
+    assert_eq!(exposed(&found), None);
 }
 
 #[tokio::test]
@@ -497,8 +526,43 @@ async fn oidc_with_nothing_else_mentions_it_in_missing() {
     )
     .await;
     assert_eq!(result.status, TokenStatus::Missing);
-    assert!(result.message.contains("does not exchange OIDC"));
-    assert!(result.warnings.iter().any(|w| w.contains("OIDC")));
+    assert_eq!(result.code, Some(Code::Pf010));
+    assert!(
+        result.message.contains("HF_OIDC_ID_TOKEN is not set"),
+        "{}",
+        result.message
+    );
+    assert!(
+        result
+            .remediation
+            .as_deref()
+            .unwrap_or("")
+            .contains("HF_OIDC_ID_TOKEN")
+    );
+
+    // Under GitHub Actions without the permission, the fix is named.
+    let home = tempfile::tempdir().expect("tempdir");
+    let actions = validate(
+        MapEnv::new()
+            .with_home(home.path())
+            .with("HF_OIDC_RESOURCE", "acme/dit-xl")
+            .with("GITHUB_ACTIONS", "true"),
+    )
+    .await;
+    assert_eq!(actions.code, Some(Code::Pf010));
+    assert_eq!(actions.source.as_deref(), Some("oidc:github"));
+    assert!(
+        actions.message.contains("id-token: write"),
+        "{}",
+        actions.message
+    );
+    assert!(
+        actions
+            .remediation
+            .as_deref()
+            .unwrap_or("")
+            .contains("id-token: write")
+    );
 }
 
 #[tokio::test]
@@ -672,4 +736,38 @@ async fn non_utf8_env_token_is_unsendable() {
     let result = validate(MapEnv::new().with("HF_TOKEN", raw)).await;
     assert_eq!(result.status, TokenStatus::Invalid);
     assert_eq!(result.code, Some(Code::Pf002));
+}
+
+#[test]
+fn hf_token_of_only_whitespace_hides_the_legacy_variable_as_get_token_does() {
+    // `os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")` picks the raw
+    // value: " " and "\n" are truthy, so the legacy variable is never looked at and the
+    // cleaned-away HF_TOKEN leaves the token file to decide.
+    for blank in [" ", "\n", "\r\n", " \t "] {
+        let home = home_with_token();
+        let env = MapEnv::new()
+            .with_home(home.path())
+            .with("HF_TOKEN", blank)
+            .with("HUGGING_FACE_HUB_TOKEN", LEGACY);
+        let found = discover_hf_token(&env);
+        assert_eq!(exposed(&found), Some(FILE_TOKEN), "HF_TOKEN={blank:?}");
+        assert!(found.source.as_deref().unwrap_or("").starts_with("file:"));
+        assert!(
+            found
+                .notes
+                .iter()
+                .any(|n| n.contains("HUGGING_FACE_HUB_TOKEN is not used")),
+            "{:?}",
+            found.notes
+        );
+    }
+    // An empty HF_TOKEN is falsy: the legacy variable is used.
+    let home = home_with_token();
+    let env = MapEnv::new()
+        .with_home(home.path())
+        .with("HF_TOKEN", "")
+        .with("HUGGING_FACE_HUB_TOKEN", format!(" {LEGACY}\r\n"));
+    let found = discover_hf_token(&env);
+    assert_eq!(exposed(&found), Some(LEGACY));
+    assert_eq!(found.source.as_deref(), Some("env:HUGGING_FACE_HUB_TOKEN"));
 }

@@ -138,6 +138,10 @@ pub struct CredentialArgs {
     /// native with the CLI as fallback [env: PREFLIGHT_MODAL_VIA] [default: auto]
     #[arg(long, value_enum, value_name = "HOW")]
     pub modal_via: Option<ModalViaArg>,
+    /// Report an OAuth login that is due for a refresh instead of refreshing it (nothing is
+    /// sent to /oauth/token, nothing is written)
+    #[arg(long)]
+    pub no_refresh: bool,
 }
 
 #[derive(Debug, Args)]

@@ -71,6 +71,21 @@ pub enum Code {
     /// The repository id or type given on the command line is not valid.
     #[serde(rename = "PF009")]
     Pf009,
+    /// `HF_OIDC_RESOURCE` is set but no OIDC id token is available (under GitHub Actions: the job lacks `permissions: id-token: write`).
+    #[serde(rename = "PF010")]
+    Pf010,
+    /// The Hub refused the Trusted Publishers token exchange (`invalid_grant`): no publisher of the resource matches the id token's issuer and subject.
+    #[serde(rename = "PF011")]
+    Pf011,
+    /// `HF_OIDC_RESOURCE` is a username, so the exchanged token is read-only and cannot write.
+    #[serde(rename = "PF012")]
+    Pf012,
+    /// The GitHub id-token endpoint or the Trusted Publishers exchange gave no usable answer.
+    #[serde(rename = "PF013")]
+    Pf013,
+    /// The stored OAuth login is due for a refresh and the refresh got no usable answer; nothing was written.
+    #[serde(rename = "PF014")]
+    Pf014,
     /// No Modal credentials were found.
     #[serde(rename = "PF101")]
     Pf101,
@@ -138,6 +153,12 @@ pub enum Code {
     /// The Hub rejected the YAML metadata of README.md.
     #[serde(rename = "PF212")]
     Pf212,
+    /// The token expired during the upload and no fresh one can be obtained (a plain token, or a pre-minted id token); rerun to resume.
+    #[serde(rename = "PF220")]
+    Pf220,
+    /// The token expired during the upload and renewing it got no usable answer; rerun to resume.
+    #[serde(rename = "PF221")]
+    Pf221,
     /// The command given to `preflight run` was not found.
     #[serde(rename = "PF301")]
     Pf301,
@@ -161,6 +182,11 @@ impl Code {
         Code::Pf007,
         Code::Pf008,
         Code::Pf009,
+        Code::Pf010,
+        Code::Pf011,
+        Code::Pf012,
+        Code::Pf013,
+        Code::Pf014,
         Code::Pf101,
         Code::Pf102,
         Code::Pf103,
@@ -182,6 +208,8 @@ impl Code {
         Code::Pf210,
         Code::Pf211,
         Code::Pf212,
+        Code::Pf220,
+        Code::Pf221,
         Code::Pf301,
         Code::Pf302,
         Code::Pf303,
@@ -199,6 +227,11 @@ impl Code {
             Code::Pf007 => "PF007",
             Code::Pf008 => "PF008",
             Code::Pf009 => "PF009",
+            Code::Pf010 => "PF010",
+            Code::Pf011 => "PF011",
+            Code::Pf012 => "PF012",
+            Code::Pf013 => "PF013",
+            Code::Pf014 => "PF014",
             Code::Pf101 => "PF101",
             Code::Pf102 => "PF102",
             Code::Pf103 => "PF103",
@@ -220,6 +253,8 @@ impl Code {
             Code::Pf210 => "PF210",
             Code::Pf211 => "PF211",
             Code::Pf212 => "PF212",
+            Code::Pf220 => "PF220",
+            Code::Pf221 => "PF221",
             Code::Pf301 => "PF301",
             Code::Pf302 => "PF302",
             Code::Pf303 => "PF303",
@@ -237,11 +272,13 @@ impl Code {
     /// The exit status a command ends with when this code is its failure.
     pub fn exit_status(self) -> ExitStatus {
         match self {
-            Code::Pf001 | Code::Pf101 | Code::Pf102 => ExitStatus::Missing,
-            Code::Pf002 | Code::Pf003 | Code::Pf105 => ExitStatus::Invalid,
+            Code::Pf001 | Code::Pf010 | Code::Pf101 | Code::Pf102 => ExitStatus::Missing,
+            Code::Pf002 | Code::Pf003 | Code::Pf011 | Code::Pf105 => ExitStatus::Invalid,
             Code::Pf004 | Code::Pf106 => ExitStatus::Expired,
-            Code::Pf005 => ExitStatus::Forbidden,
-            Code::Pf006 | Code::Pf007 | Code::Pf108 | Code::Pf109 => ExitStatus::Unknown,
+            Code::Pf005 | Code::Pf012 => ExitStatus::Forbidden,
+            Code::Pf006 | Code::Pf007 | Code::Pf013 | Code::Pf014 | Code::Pf108 | Code::Pf109 => {
+                ExitStatus::Unknown
+            }
             Code::Pf008 | Code::Pf103 | Code::Pf104 => ExitStatus::Config,
             Code::Pf009 => ExitStatus::Usage,
             Code::Pf107 => ExitStatus::ToolNotFound,
@@ -258,7 +295,9 @@ impl Code {
             | Code::Pf208
             | Code::Pf209
             | Code::Pf210
-            | Code::Pf211 => ExitStatus::UploadFailed,
+            | Code::Pf211
+            | Code::Pf220
+            | Code::Pf221 => ExitStatus::UploadFailed,
         }
     }
 

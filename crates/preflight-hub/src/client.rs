@@ -2,13 +2,15 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use preflight_retry::{RetryManager, error_for_status, redact_url};
 use preflight_types::Secret;
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::AUTHORIZATION;
 use url::Url;
 
+use crate::credential::{Credential, RenewFailure, TokenSource};
 use crate::error::{AttemptError, HubError};
 use crate::repo::RepoType;
 use crate::state::default_state_root;
@@ -41,7 +43,7 @@ impl Default for Timeouts {
 pub struct HubClient {
     pub(crate) http: reqwest::Client,
     pub(crate) endpoint: Url,
-    token: Option<Secret>,
+    credential: Option<Arc<Credential>>,
     pub(crate) retry: RetryManager,
     pub(crate) state_root: PathBuf,
     timeouts: Timeouts,
@@ -52,7 +54,7 @@ impl fmt::Debug for HubClient {
         formatter
             .debug_struct("HubClient")
             .field("endpoint", &self.endpoint.as_str())
-            .field("token_set", &self.token.is_some())
+            .field("token_set", &self.credential.is_some())
             .field("retry", &self.retry)
             .field("state_root", &self.state_root)
             .field("timeouts", &self.timeouts)
@@ -83,20 +85,35 @@ impl HubClient {
             let path = format!("{}/", parsed.path());
             parsed.set_path(&path);
         }
-        if let Some(token) = &token
-            && HeaderValue::from_str(&format!("Bearer {}", token.expose())).is_err()
-        {
-            return Err(HubError::InvalidToken);
-        }
+        let credential = match token {
+            Some(token) => Some(Arc::new(
+                Credential::new(token).map_err(|_| HubError::InvalidToken)?,
+            )),
+            None => None,
+        };
         let timeouts = Timeouts::default();
         Ok(HubClient {
             http: build_http(timeouts)?,
             endpoint: parsed,
-            token,
+            credential,
             retry,
             state_root: default_state_root(),
             timeouts,
         })
+    }
+
+    /// Renews the token from `source` before `expires_at` and once on a 401 (see
+    /// [`crate::credential`]). Without a token set, this does nothing.
+    #[must_use]
+    pub fn with_token_source(
+        self,
+        source: Arc<dyn TokenSource>,
+        expires_at: Option<SystemTime>,
+    ) -> Self {
+        if let Some(credential) = &self.credential {
+            credential.set_source(source, expires_at);
+        }
+        self
     }
 
     /// Keeps resume state under `root` instead of the default (see [`crate::state`]).
@@ -125,7 +142,7 @@ impl HubClient {
 
     /// True when a token is configured.
     pub fn has_token(&self) -> bool {
-        self.token.is_some()
+        self.credential.is_some()
     }
 
     /// `{endpoint}/{path}`; `path` must not start with `/`.
@@ -156,13 +173,8 @@ impl HubClient {
         let same_origin = Url::parse(url)
             .map(|parsed| parsed.origin() == self.endpoint.origin())
             .unwrap_or(false);
-        match (&self.token, same_origin) {
-            (Some(token), true) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                    .expect("checked in HubClient::new");
-                value.set_sensitive(true);
-                request.header(AUTHORIZATION, value)
-            }
+        match (&self.credential, same_origin) {
+            (Some(credential), true) => request.header(AUTHORIZATION, credential.header().0),
             _ => request,
         }
     }
@@ -218,10 +230,44 @@ impl HubClient {
         url: &str,
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, AttemptError> {
-        let response = request
-            .send()
+        let (http, request) = request.build_split();
+        let mut request = request.map_err(|source| transport(operation, url, source))?;
+        // Only requests `authorize` signed carry the header; pre-signed URLs never do.
+        let credential = self
+            .credential
+            .as_ref()
+            .filter(|_| request.headers().contains_key(AUTHORIZATION));
+        let mut generation = 0;
+        if let Some(credential) = credential {
+            let (header, current) = credential.fresh_header().await;
+            request.headers_mut().insert(AUTHORIZATION, header);
+            generation = current;
+        }
+        // Every signed request has a buffered body, so a copy for one resend is cheap.
+        let again = credential
+            .filter(|credential| credential.renewable())
+            .and_then(|_| request.try_clone());
+        let mut response = http
+            .execute(request)
             .await
             .map_err(|source| transport(operation, url, source))?;
+        if response.status() == reqwest::StatusCode::UNAUTHORIZED
+            && let (Some(credential), Some(mut again)) = (credential, again)
+        {
+            let (header, _) = credential
+                .renew_after(generation, "rejected")
+                .await
+                .map_err(|failure| AttemptError::TokenRenewal {
+                    operation,
+                    unavailable: matches!(failure, RenewFailure::Unavailable(_)),
+                    message: failure.to_string(),
+                })?;
+            again.headers_mut().insert(AUTHORIZATION, header);
+            response = http
+                .execute(again)
+                .await
+                .map_err(|source| transport(operation, url, source))?;
+        }
         error_for_status(response)
             .await
             .map_err(|source| AttemptError::Status { operation, source })

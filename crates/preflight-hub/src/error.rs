@@ -60,6 +60,13 @@ pub(crate) enum AttemptError {
     /// The local file could not be read, or changed while being sent (permanent).
     #[error("{message}")]
     Local { message: String, changed: bool },
+    /// The Hub rejected the token (401) and no fresh one was obtained.
+    #[error("{operation}: the Hub rejected the token and no fresh one was obtained: {message}")]
+    TokenRenewal {
+        operation: &'static str,
+        unavailable: bool,
+        message: String,
+    },
 }
 
 impl AttemptError {
@@ -100,6 +107,10 @@ pub enum UploadErrorKind {
     Server,
     /// The Hub rejected the metadata block of `README.md`. PF212.
     InvalidMetadata,
+    /// The token expired during the upload and no fresh one can be had (PF220).
+    TokenExpired,
+    /// The token expired during the upload and renewing it failed (PF221).
+    TokenRenewalFailed,
 }
 
 /// Why an upload failed: what happened (`Display`), a stable [`code`](Self::code), what to do
@@ -156,6 +167,8 @@ impl UploadError {
             UploadErrorKind::LocalIo => Code::Pf210,
             UploadErrorKind::Server => Code::Pf211,
             UploadErrorKind::InvalidMetadata => Code::Pf212,
+            UploadErrorKind::TokenExpired => Code::Pf220,
+            UploadErrorKind::TokenRenewalFailed => Code::Pf221,
         }
     }
 
@@ -201,6 +214,14 @@ impl UploadError {
             UploadErrorKind::InvalidMetadata => {
                 "fix the YAML metadata block at the top of README.md"
             }
+            UploadErrorKind::TokenExpired => {
+                "the token stopped working during the upload and this credential cannot be renewed (a plain HF_TOKEN, \
+                 or a pre-minted HF_OIDC_ID_TOKEN): provide a fresh token (or let the job mint one with \
+                 `permissions: id-token: write`)"
+            }
+            UploadErrorKind::TokenRenewalFailed => {
+                "the token expired during the upload and renewing it got no answer; check the network and the Hub's status"
+            }
         };
         format!("{text}.{resume}")
     }
@@ -215,6 +236,15 @@ impl UploadError {
                 UploadErrorKind::LocalIo
             };
             return UploadError::new(kind, message.clone());
+        }
+        if let AttemptError::TokenRenewal { unavailable, .. } = last {
+            let kind = if *unavailable {
+                UploadErrorKind::TokenExpired
+            } else {
+                UploadErrorKind::TokenRenewalFailed
+            };
+            let message = format!("the token expired during {operation}");
+            return UploadError::new(kind, message).with_source(error);
         }
         let kind = match last.status().map(|status| status.status) {
             Some(401) => UploadErrorKind::Unauthorized,

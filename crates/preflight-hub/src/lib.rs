@@ -62,6 +62,7 @@
 //! logged without query strings (pre-signed URLs carry signatures) and the token never appears.
 
 pub use client::{HubClient, Timeouts};
+pub use credential::{FreshToken, RenewFailure, RenewFuture, TokenSource};
 pub use error::{HubError, UploadError, UploadErrorKind};
 pub use plan::{
     DEFAULT_IGNORE_PATTERNS, PlanError, PlannedFile, UploadPlan, plan_upload, validate_path_in_repo,
@@ -74,6 +75,7 @@ pub use upload::{UploadOutcome, UploadRequest, upload};
 mod api;
 mod client;
 mod commit;
+pub mod credential;
 mod error;
 pub mod hash;
 mod lfs;

@@ -4,14 +4,13 @@
 //! anything and never panics on bad input. It reports what it found *and* why: every source it
 //! looked at, every value it ignored, every file it could not read.
 //!
-//! # Order (first non-empty value wins)
+//! # Order (as `get_token()` in huggingface_hub 2.4.0)
 //!
 //! | step | source | reported as | rule |
 //! |---|---|---|---|
-//! | 0 | `HF_OIDC_RESOURCE` set | — | the official client would exchange an OIDC id token for a Hub token before anything else. Preflight does **not**; it warns and goes on with step 1 |
-//! | 1 | `HF_TOKEN` | `env:HF_TOKEN` | value cleaned as `_clean_token`: every `\r` and `\n` removed anywhere, then surrounding whitespace stripped. Empty after cleaning = absent, with a note (`HF_TOKEN is set but empty`) |
-//! | 2 | `HUGGING_FACE_HUB_TOKEN` | `env:HUGGING_FACE_HUB_TOKEN` | legacy name; same cleaning and notes |
-//! | 3 | the token file | `file:<path>` | same cleaning; missing file = no token; any other read failure (directory, not a regular file, larger than [`MAX_TOKEN_FILE_BYTES`], unreadable, not UTF-8) = [`DiscoveryError`] (PF008) |
+//! | 0 | `HF_OIDC_RESOURCE` non-empty | `oidc:HF_OIDC_ID_TOKEN` or `oidc:github` | Trusted Publishers: the id token in `HF_OIDC_ID_TOKEN`, else (under GitHub Actions) one minted from `ACTIONS_ID_TOKEN_REQUEST_URL`, is exchanged for a Hub token (see [`crate::hf::oidc`]). Nothing else is looked at: the official client raises instead of falling back |
+//! | 1 | `HF_TOKEN or HUGGING_FACE_HUB_TOKEN` | `env:HF_TOKEN` / `env:HUGGING_FACE_HUB_TOKEN` | the variable is chosen by its **raw** value (Python `or`: the first non-empty one), *then* cleaned as `_clean_token` (every `\r`/`\n` removed, surrounding whitespace stripped). So an `HF_TOKEN` of only spaces or a newline hides the legacy variable, and the token file is used |
+//! | 2 | the token file | `file:<path>` | same cleaning; missing file = no token; any other read failure (directory, not a regular file, larger than [`MAX_TOKEN_FILE_BYTES`], unreadable, not UTF-8) = [`DiscoveryError`] (PF008). An OAuth login stored there is refreshed first when due (see [`crate::hf::refresh`]) |
 //!
 //! # Token file path
 //!
@@ -54,12 +53,48 @@ pub const MAX_TOKEN_FILE_BYTES: u64 = 64 * 1024;
 /// Largest `stored_tokens` file read, in bytes.
 pub const MAX_STORED_TOKENS_BYTES: u64 = 1024 * 1024;
 
-/// Seconds before `expires_at` at which the official client refreshes an OAuth token.
+/// Seconds before `expires_at` at which the official client refreshes an OAuth token
+/// (`_OAUTH_REFRESH_MARGIN`).
 pub const REFRESH_WINDOW_SECS: i64 = 24 * 60 * 60;
+
+/// Where a Trusted Publishers id token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdTokenSource {
+    /// `HF_OIDC_ID_TOKEN`, minted by the CI job itself; it cannot be re-minted.
+    EnvIdToken,
+    /// Minted from GitHub Actions' `ACTIONS_ID_TOKEN_REQUEST_URL` (possibly again later).
+    GitHub,
+}
+
+/// What a Trusted Publishers exchange needs, as discovery found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcRequest {
+    /// `HF_OIDC_RESOURCE`: a repo (`ns/name`, `datasets/ns/name`, …) or a bare username.
+    pub resource: String,
+    /// Where the id token comes from; `None` when none is available (PF010).
+    pub id_source: Option<IdTokenSource>,
+    /// The value of `HF_OIDC_ID_TOKEN`, when set and non-empty.
+    pub id_token: Option<Secret>,
+    /// True when `GITHUB_ACTIONS=true`.
+    pub github_actions: bool,
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL`, when set and non-empty.
+    pub request_url: Option<String>,
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN`, when set and non-empty.
+    pub request_token: Option<Secret>,
+}
+
+impl OidcRequest {
+    /// True when the resource is a bare username: the Hub then issues a read-only token.
+    pub fn resource_is_user(&self) -> bool {
+        !self.resource.contains('/')
+    }
+}
 
 /// Which source the winning token came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
+    /// A Trusted Publishers exchange (`HF_OIDC_RESOURCE`).
+    Oidc(IdTokenSource),
     /// The `HF_TOKEN` environment variable.
     EnvHfToken,
     /// The legacy `HUGGING_FACE_HUB_TOKEN` environment variable.
@@ -73,6 +108,10 @@ impl TokenSource {
     /// `file:<path>`.
     pub fn label(&self) -> String {
         match self {
+            TokenSource::Oidc(IdTokenSource::EnvIdToken) => {
+                format!("oidc:{}", vars::HF_OIDC_ID_TOKEN)
+            }
+            TokenSource::Oidc(IdTokenSource::GitHub) => "oidc:github".to_owned(),
             TokenSource::EnvHfToken => format!("env:{}", vars::HF_TOKEN),
             TokenSource::EnvLegacy => format!("env:{}", vars::HUGGING_FACE_HUB_TOKEN),
             TokenSource::File(path) => format!("file:{}", path.display()),
@@ -82,6 +121,9 @@ impl TokenSource {
     /// What to do when the Hub rejects a token from this source, with exact commands.
     pub fn rejected_remediation(&self) -> String {
         match self {
+            TokenSource::Oidc(_) => "the token obtained by the Trusted Publishers exchange was rejected; \
+                 run the job again so a new one is exchanged, and check HF_OIDC_RESOURCE"
+                .to_owned(),
             TokenSource::EnvHfToken => "HF_TOKEN overrides the login stored by `hf auth login`: \
                  set HF_TOKEN to a valid token (create one at https://huggingface.co/settings/tokens), \
                  or run `unset HF_TOKEN` to fall back to the stored login"
@@ -218,8 +260,11 @@ pub struct HfTokenDiscovery {
     pub configured: bool,
     /// True when `HUGGINGFACE_CO_STAGING` is truthy.
     pub staging: bool,
-    /// True when `HF_OIDC_RESOURCE` is set.
+    /// True when `HF_OIDC_RESOURCE` is set (non-empty).
     pub oidc: bool,
+    /// The Trusted Publishers exchange to perform, when `HF_OIDC_RESOURCE` is set. The token
+    /// is then only known after the exchange: [`HfTokenDiscovery::token`] is `None`.
+    pub oidc_request: Option<OidcRequest>,
     /// Facts that explain the outcome (`HF_TOKEN is set but empty`, …).
     pub notes: Vec<String>,
     /// Things that look wrong but did not stop discovery.
@@ -262,19 +307,6 @@ pub fn discover_hf_token_at(env: &dyn Env, now: SystemTime) -> HfTokenDiscovery 
                 .to_owned(),
         );
     }
-    if env
-        .var_os(vars::HF_OIDC_RESOURCE)
-        .is_some_and(|value| !value.is_empty())
-    {
-        found.oidc = true;
-        found.warnings.push(
-            "HF_OIDC_RESOURCE is set: the official client would first exchange an OIDC id token \
-             (HF_OIDC_ID_TOKEN or the CI provider's) for a Hub token and use that; Preflight does not \
-             perform the exchange and checks the next source instead"
-                .to_owned(),
-        );
-    }
-
     let token_path = resolve_token_path(env, &mut found);
     found.stored_tokens_path = token_path.as_ref().map(|path| {
         path.parent()
@@ -283,33 +315,65 @@ pub fn discover_hf_token_at(env: &dyn Env, now: SystemTime) -> HfTokenDiscovery 
     });
     found.token_path.clone_from(&token_path);
 
+    if let Some(resource) = env
+        .var(vars::HF_OIDC_RESOURCE)
+        .filter(|value| !value.is_empty())
+    {
+        discover_oidc(env, resource, &mut found);
+        return found;
+    }
+
     let mut winner: Option<(String, TokenSource)> = None;
-    for (name, source) in [
-        (vars::HF_TOKEN, TokenSource::EnvHfToken),
-        (vars::HUGGING_FACE_HUB_TOKEN, TokenSource::EnvLegacy),
+    // `os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")`: the first
+    // variable with a non-empty *raw* value is chosen, and only then cleaned.
+    let raw_hf = env.var_os(vars::HF_TOKEN);
+    let raw_legacy = env.var_os(vars::HUGGING_FACE_HUB_TOKEN);
+    let chosen = match (&raw_hf, &raw_legacy) {
+        (Some(raw), _) if !raw.is_empty() => Some((vars::HF_TOKEN, raw, TokenSource::EnvHfToken)),
+        (_, Some(raw)) => Some((vars::HUGGING_FACE_HUB_TOKEN, raw, TokenSource::EnvLegacy)),
+        _ => None,
+    };
+    for (name, raw) in [
+        (vars::HF_TOKEN, &raw_hf),
+        (vars::HUGGING_FACE_HUB_TOKEN, &raw_legacy),
     ] {
-        match env.var_os(name) {
+        match raw {
             None => found.checked.push(format!("{name} is not set")),
-            Some(raw) => {
-                found.configured = true;
-                // A non-UTF-8 value is kept (lossily): it can never be sent, and the shape
-                // check reports it as such instead of discovery silently skipping it.
-                let cleaned = clean_token(&raw.to_string_lossy());
-                if cleaned.is_empty() {
-                    let what = if raw.is_empty() {
-                        "empty"
-                    } else {
-                        "empty after removing whitespace and newlines"
-                    };
-                    let note = format!("{name} is set but {what}, so it is ignored");
-                    found.checked.push(note.clone());
-                    found.notes.push(note);
-                } else {
-                    found.checked.push(format!("{name} is set"));
-                    winner = Some((cleaned, source));
-                    break;
-                }
+            Some(_) => found.configured = true,
+        }
+    }
+    if raw_hf.as_ref().is_some_and(|raw| raw.is_empty()) {
+        let note = format!("{} is set but empty, so it is ignored", vars::HF_TOKEN);
+        found.checked.push(note.clone());
+        found.notes.push(note);
+    }
+    if let Some((name, raw, source)) = chosen {
+        // A non-UTF-8 value is kept (lossily): it can never be sent, and the shape check
+        // reports it as such instead of discovery silently skipping it.
+        let cleaned = clean_token(&raw.to_string_lossy());
+        if cleaned.is_empty() {
+            let mut note = if raw.is_empty() {
+                format!("{name} is set but empty, so it is ignored")
+            } else {
+                format!(
+                    "{name} is set but empty after removing whitespace and newlines, so it is ignored"
+                )
+            };
+            if name == vars::HF_TOKEN
+                && raw_legacy
+                    .as_ref()
+                    .is_some_and(|legacy| !clean_token(&legacy.to_string_lossy()).is_empty())
+            {
+                note.push_str(
+                    "; the official client picks HF_TOKEN over HUGGING_FACE_HUB_TOKEN before cleaning, \
+                     so HUGGING_FACE_HUB_TOKEN is not used either and the token file decides",
+                );
             }
+            found.checked.push(note.clone());
+            found.notes.push(note);
+        } else {
+            found.checked.push(format!("{name} is set"));
+            winner = Some((cleaned, source));
         }
     }
 
@@ -383,6 +447,36 @@ pub fn discover_hf_token_at(env: &dyn Env, now: SystemTime) -> HfTokenDiscovery 
         found.token = Some(Secret::new(token));
     }
     found
+}
+
+/// Step 0: `HF_OIDC_RESOURCE` is set, so the token is whatever the exchange returns.
+fn discover_oidc(env: &dyn Env, resource: String, found: &mut HfTokenDiscovery) {
+    found.oidc = true;
+    found.configured = true;
+    let non_empty = |key: &str| env.var(key).filter(|value| !value.is_empty());
+    let id_token = non_empty(vars::HF_OIDC_ID_TOKEN).map(Secret::new);
+    let github_actions = env.var(vars::GITHUB_ACTIONS).as_deref() == Some("true");
+    let id_source = if id_token.is_some() {
+        Some(IdTokenSource::EnvIdToken)
+    } else if github_actions {
+        Some(IdTokenSource::GitHub)
+    } else {
+        None
+    };
+    let source = TokenSource::Oidc(id_source.clone().unwrap_or(IdTokenSource::EnvIdToken));
+    found.checked.push(format!(
+        "HF_OIDC_RESOURCE is set ({resource}): the official client uses only a Trusted Publishers token"
+    ));
+    found.source = Some(source.label());
+    found.token_source = Some(source);
+    found.oidc_request = Some(OidcRequest {
+        resource,
+        id_source,
+        id_token,
+        github_actions,
+        request_url: non_empty(vars::ACTIONS_ID_TOKEN_REQUEST_URL),
+        request_token: non_empty(vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN).map(Secret::new),
+    });
 }
 
 /// Cleans a token value exactly as `huggingface_hub`'s `_clean_token`: removes every `\r` and
@@ -489,7 +583,7 @@ fn expand_vars(env: &dyn Env, text: &str) -> String {
 }
 
 /// Reads the token file. `Ok(None)` when it does not exist.
-fn read_token_file(path: &Path) -> Result<Option<String>, DiscoveryError> {
+pub(crate) fn read_token_file(path: &Path) -> Result<Option<String>, DiscoveryError> {
     let metadata = match fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -535,7 +629,7 @@ fn read_token_file(path: &Path) -> Result<Option<String>, DiscoveryError> {
 }
 
 /// Reads at most `limit + 1` bytes, so a file that grows past the limit is still caught.
-fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_capped(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     let file = fs::File::open(path)?;
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
@@ -603,9 +697,13 @@ fn lookup_stored_token(
     let has_refresh_token = section.get("refresh_token").is_some_and(|v| !v.is_empty());
     let expired = expires_at.is_some_and(|at| at <= now_unix);
     let from_file = matches!(source, TokenSource::File(_));
+    // `_parse_expires_at` is Python `int(...)`: a float there disables the refresh.
+    let refreshable_expiry = section
+        .get("expires_at")
+        .and_then(|raw| raw.trim().parse::<i64>().ok());
     let refresh_due = from_file
-        && has_refresh_token
-        && expires_at.is_some_and(|at| at - now_unix < REFRESH_WINDOW_SECS);
+        && section.get("refresh_token").is_some()
+        && refreshable_expiry.is_some_and(|at| at - REFRESH_WINDOW_SECS <= now_unix);
     if refresh_due && !expired {
         found.notes.push(format!(
             "stored token [{}] expires within 24 h; the official client would refresh it on its next use",
@@ -634,14 +732,26 @@ fn parse_unix_seconds(raw: &str) -> Option<i64> {
 }
 
 /// One INI section with `DEFAULT` values folded in.
-struct IniSection {
-    name: String,
+pub(crate) struct IniSection {
+    pub(crate) name: String,
     entries: Vec<(String, String)>,
     defaults: Vec<(String, String)>,
 }
 
 impl IniSection {
-    fn get(&self, key: &str) -> Option<&str> {
+    /// `dict(config.items(name))`: defaults first, the section's own values over them.
+    pub(crate) fn items(&self) -> Vec<(String, String)> {
+        let mut merged: Vec<(String, String)> = Vec::new();
+        for (key, value) in self.defaults.iter().chain(self.entries.iter()) {
+            match merged.iter_mut().find(|(name, _)| name == key) {
+                Some(slot) => slot.1.clone_from(value),
+                None => merged.push((key.clone(), value.clone())),
+            }
+        }
+        merged
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.entries
             .iter()
             .rev()
@@ -655,7 +765,7 @@ impl IniSection {
 /// `[section]` headers, `key = value` / `key: value` options (keys lower-cased, values
 /// stripped), full-line `#`/`;` comments, indented continuation lines, and `[DEFAULT]`.
 /// Errors name a line number only: lines may hold tokens.
-fn parse_ini(text: &str) -> Result<Vec<IniSection>, String> {
+pub(crate) fn parse_ini(text: &str) -> Result<Vec<IniSection>, String> {
     let mut sections: Vec<IniSection> = Vec::new();
     let mut defaults: Vec<(String, String)> = Vec::new();
     let mut in_default = false;

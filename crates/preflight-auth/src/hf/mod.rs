@@ -11,24 +11,25 @@
 //!
 //! | # | source | reported as | notes |
 //! |---|---|---|---|
-//! | 0 | `HF_OIDC_RESOURCE` | — | the official client would exchange an OIDC token first; Preflight does not and says so in a warning |
-//! | 1 | `HF_TOKEN` | `env:HF_TOKEN` | cleaned like `_clean_token`; empty after cleaning = absent (noted) |
-//! | 2 | `HUGGING_FACE_HUB_TOKEN` | `env:HUGGING_FACE_HUB_TOKEN` | legacy name, same cleaning |
-//! | 3 | token file | `file:<path>` | `HF_TOKEN_PATH`, else `$HF_HOME/token`, else `$XDG_CACHE_HOME/huggingface/token`, else `~/.cache/huggingface/token` |
+//! | 0 | `HF_OIDC_RESOURCE` | `oidc:HF_OIDC_ID_TOKEN` / `oidc:github` | Trusted Publishers exchange ([`oidc`]); nothing else is looked at |
+//! | 1 | `HF_TOKEN or HUGGING_FACE_HUB_TOKEN` | `env:HF_TOKEN` / `env:HUGGING_FACE_HUB_TOKEN` | chosen by raw value, then cleaned like `_clean_token`; empty after cleaning = the token file decides |
+//! | 2 | token file | `file:<path>` | `HF_TOKEN_PATH`, else `$HF_HOME/token`, else `$XDG_CACHE_HOME/huggingface/token`, else `~/.cache/huggingface/token`; an OAuth login due for a refresh is refreshed ([`refresh`]) |
 //!
 //! Then `stored_tokens` (next to the token file) is consulted for the winning token's
 //! `expires_at`/`refresh_token`, and `HF_HUB_DISABLE_IMPLICIT_TOKEN` decides whether the
 //! token would be sent at all.
 
 pub mod discovery;
+pub mod oidc;
 pub mod permission;
+pub mod refresh;
 pub mod repo;
 pub mod shape;
 pub mod whoami;
 
 pub use discovery::{
-    DiscoveryError, HfTokenDiscovery, MAX_TOKEN_FILE_BYTES, StoredTokenInfo, TokenSource,
-    clean_token, discover_hf_token, discover_hf_token_at,
+    DiscoveryError, HfTokenDiscovery, IdTokenSource, MAX_TOKEN_FILE_BYTES, OidcRequest,
+    StoredTokenInfo, TokenSource, clean_token, discover_hf_token, discover_hf_token_at,
 };
 pub use permission::check_permission;
 pub use repo::{Need, RepoId, RepoTarget, RepoTargetError, RepoType};

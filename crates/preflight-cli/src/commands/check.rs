@@ -10,7 +10,7 @@ use std::sync::Arc;
 use preflight_auth::{Env, OsEnv, Provider, TokenValidationResult};
 use preflight_errors::{Code, ExitStatus};
 
-use super::credentials::{build_validator, protect_secrets};
+use super::credentials::{MaskTo, build_validator, protect_secrets, secret_sink};
 use crate::cli::{CheckArgs, ProviderArg};
 use crate::{github, render};
 
@@ -20,9 +20,12 @@ pub async fn run(args: &CheckArgs) -> u8 {
 }
 
 pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
-    let in_actions = protect_secrets(&*env, |masks| print!("{masks}"));
+    // Discovery runs once: what is registered for redaction is what is validated.
+    let found = preflight_auth::discover_hf_token(&*env);
+    let in_actions = protect_secrets(&*env, &found, MaskTo::Stdout);
+    let sink = secret_sink(in_actions, MaskTo::Stdout);
 
-    let validator = match build_validator(&args.credentials, env.clone(), None) {
+    let validator = match build_validator(&args.credentials, env.clone(), None, sink) {
         Ok(validator) => validator,
         Err((code, message, hint)) => {
             if in_actions {
@@ -36,8 +39,11 @@ pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
     let wants_hf = args.providers.is_empty() || args.providers.contains(&ProviderArg::Hf);
     let wants_modal = args.providers.is_empty() || args.providers.contains(&ProviderArg::Modal);
     let results: Vec<TokenValidationResult> = match (wants_hf, wants_modal) {
-        (true, true) => validator.validate_all_tokens().await,
-        (true, false) => vec![validator.validate_hf_token().await],
+        (true, true) => {
+            let (hf, modal) = validator.validate_all_discovered(found).await;
+            vec![hf.result, modal]
+        }
+        (true, false) => vec![validator.validate_hf(found).await.result],
         (false, true) => vec![validator.validate_modal_token().await],
         (false, false) => Vec::new(),
     };

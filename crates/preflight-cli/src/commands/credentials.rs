@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use preflight_auth::modal::ModalVia;
-use preflight_auth::{AuthValidator, Env, HfOptions, ModalOptions, RepoTarget, Secret, vars};
+use preflight_auth::{
+    AuthValidator, Env, HfOptions, HfTokenDiscovery, ModalOptions, RepoTarget, Secret, SecretSink,
+    vars,
+};
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
 
@@ -21,6 +24,7 @@ pub(crate) fn build_validator(
     args: &CredentialArgs,
     env: Arc<dyn Env>,
     modal_cli_default: Option<PathBuf>,
+    sink: SecretSink,
 ) -> Result<AuthValidator, UsageError> {
     let target = match &args.repo {
         Some(repo) => Some(
@@ -50,6 +54,8 @@ pub(crate) fn build_validator(
         timeout,
         target,
         retry,
+        no_refresh: args.no_refresh,
+        on_secret: Some(sink),
         ..HfOptions::default()
     };
     let mut modal = ModalOptions {
@@ -96,15 +102,55 @@ pub(crate) fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>,
     }
 }
 
-/// Every credential value discovery can see is registered with the redactor and, under
-/// GitHub Actions, declared with `::add-mask::` through `emit` before anything else is
-/// printed. Returns whether GitHub Actions output is active.
-pub(crate) fn protect_secrets(env: &dyn Env, emit: impl FnOnce(&str)) -> bool {
+/// Where `::add-mask::` lines go: stdout for `check` and `upload`, stderr for `run` (whose
+/// stdout belongs to the child).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum MaskTo {
+    Stdout,
+    Stderr,
+}
+
+impl MaskTo {
+    fn emit(self, text: &str) {
+        match self {
+            MaskTo::Stdout => print!("{text}"),
+            MaskTo::Stderr => eprint!("{text}"),
+        }
+    }
+}
+
+/// The sink for credentials obtained later (an exchanged, minted or refreshed token): each is
+/// registered for redaction and, under GitHub Actions, masked before it can be printed.
+pub(crate) fn secret_sink(in_actions: bool, to: MaskTo) -> SecretSink {
+    SecretSink::new(move |secret: &Secret| {
+        if secret.expose().trim().is_empty() {
+            return;
+        }
+        preflight_log::register_secret(secret.expose());
+        if in_actions {
+            to.emit(&crate::github::mask_commands(&[secret]));
+        }
+    })
+}
+
+/// Every credential value discovery (`found`, run once per command) can see is registered
+/// with the redactor and, under GitHub Actions, declared with `::add-mask::` before anything
+/// else is printed. Returns whether GitHub Actions output is active.
+pub(crate) fn protect_secrets(env: &dyn Env, found: &HfTokenDiscovery, to: MaskTo) -> bool {
     let mut secrets: Vec<Secret> = Vec::new();
     // The token in use, one withheld by HF_HUB_DISABLE_IMPLICIT_TOKEN, and a legacy variable
     // shadowed by HF_TOKEN: all are real credentials this process can see.
-    if let Some(token) = preflight_auth::discover_hf_token(env).found_token() {
+    if let Some(token) = found.found_token() {
         secrets.push(token.clone());
+    }
+    if let Some(request) = &found.oidc_request {
+        secrets.extend(request.id_token.iter().cloned());
+        secrets.extend(request.request_token.iter().cloned());
+    }
+    for key in [vars::HF_OIDC_ID_TOKEN, vars::ACTIONS_ID_TOKEN_REQUEST_TOKEN] {
+        if let Some(value) = env.var(key).filter(|value| !value.trim().is_empty()) {
+            secrets.push(Secret::new(value));
+        }
     }
     for key in [vars::HF_TOKEN, vars::HUGGING_FACE_HUB_TOKEN] {
         if let Some(value) = env.var(key) {
@@ -124,7 +170,7 @@ pub(crate) fn protect_secrets(env: &dyn Env, emit: impl FnOnce(&str)) -> bool {
     let in_actions = crate::github::active(env);
     if in_actions {
         let refs: Vec<&Secret> = secrets.iter().collect();
-        emit(&crate::github::mask_commands(&refs));
+        to.emit(&crate::github::mask_commands(&refs));
     }
     in_actions
 }

@@ -15,7 +15,7 @@ use preflight_auth::{Env, OsEnv, Provider, TokenValidationResult};
 use preflight_errors::{Code, ExitStatus};
 use preflight_launch::{CheckSummary, LaunchError, LaunchSpec, Requirements};
 
-use super::credentials::{UsageError, build_validator, protect_secrets};
+use super::credentials::{MaskTo, UsageError, build_validator, protect_secrets, secret_sink};
 use crate::cli::{CredentialArgs, ProviderArg, parse_duration};
 use crate::render;
 
@@ -121,10 +121,23 @@ async fn launch_after_checks(
         require_hf,
         options.credentials.repo.is_some(),
     );
-    // stdout belongs to the child; workflow commands are read from stderr too.
-    protect_secrets(&*env, |masks| eprint!("{masks}"));
+    // stdout belongs to the child; workflow commands are read from stderr too. Discovery
+    // runs once: what is registered for redaction is what is validated.
+    let found = preflight_auth::discover_hf_token(&*env);
+    let in_actions = protect_secrets(&*env, &found, MaskTo::Stderr);
+    let sink = secret_sink(in_actions, MaskTo::Stderr);
 
-    let results = match checks(env.clone(), options, &requirements, program, &resolved).await {
+    let results = match checks(
+        env.clone(),
+        options,
+        &requirements,
+        program,
+        &resolved,
+        found,
+        sink,
+    )
+    .await
+    {
         Ok(results) => results,
         Err((code, message, hint)) => {
             eprint!("{}", render::error_block(code, &message, &hint));
@@ -198,16 +211,21 @@ async fn checks(
     requirements: &Requirements,
     program: &OsStr,
     resolved: &std::path::Path,
+    found: preflight_auth::HfTokenDiscovery,
+    sink: preflight_auth::SecretSink,
 ) -> Result<Vec<TokenValidationResult>, UsageError> {
     if !requirements.modal && !requirements.hf {
         return Ok(Vec::new());
     }
     // Check with the very `modal` that will run the job.
     let modal_default = preflight_launch::invokes_modal(program, &[]).then(|| resolved.to_owned());
-    let validator = build_validator(&options.credentials, env, modal_default)?;
+    let validator = build_validator(&options.credentials, env, modal_default, sink)?;
     Ok(match (requirements.hf, requirements.modal) {
-        (true, true) => validator.validate_all_tokens().await,
-        (true, false) => vec![validator.validate_hf_token().await],
+        (true, true) => {
+            let (hf, modal) = validator.validate_all_discovered(found).await;
+            vec![hf.result, modal]
+        }
+        (true, false) => vec![validator.validate_hf(found).await.result],
         (false, true) => vec![validator.validate_modal_token().await],
         (false, false) => Vec::new(),
     })

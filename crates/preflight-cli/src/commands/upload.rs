@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use preflight_auth::{AuthValidator, Env, HfOptions, OsEnv, RepoTarget, Secret};
+use preflight_auth::{
+    AuthValidator, Env, HfOptions, HfRenewal, OsEnv, RenewalError, RepoTarget, Secret,
+};
 use preflight_errors::{Code, ExitStatus};
 use preflight_hub::{HubClient, ProgressEvent, ProgressHandler, RepoType, UploadRequest};
 use preflight_retry::{RetryConfig, RetryManager};
 
-use super::credentials::{env_duration, protect_secrets};
+use super::credentials::{MaskTo, env_duration, protect_secrets, secret_sink};
 use crate::cli::parse_duration;
 use crate::{github, render};
 
@@ -93,8 +95,9 @@ pub struct UploadArgs {
 
 pub async fn run(args: &UploadArgs) -> u8 {
     let env: Arc<dyn Env> = Arc::new(OsEnv);
-    let in_actions = protect_secrets(&*env, |masks| print!("{masks}"));
+    // Discovery runs once; the upload sends the very token the pre-flight validated.
     let discovery = preflight_auth::discover_hf_token(&*env);
+    let in_actions = protect_secrets(&*env, &discovery, MaskTo::Stdout);
 
     let target = match RepoTarget::parse(&args.repo, &args.repo_type, "write") {
         Ok(target) => target,
@@ -146,12 +149,14 @@ pub async fn run(args: &UploadArgs) -> u8 {
         timeout,
         target: Some(target),
         retry: retry.clone(),
+        on_secret: Some(secret_sink(in_actions, MaskTo::Stdout)),
         ..HfOptions::default()
     };
-    let check = AuthValidator::new(env.clone())
+    let validation = AuthValidator::new(env.clone())
         .with_hf_options(options)
-        .validate_hf_token()
+        .validate_hf(discovery)
         .await;
+    let check = validation.result;
     eprint!("{}", render::warnings(std::slice::from_ref(&check)));
     if !check.passed() {
         if in_actions {
@@ -169,7 +174,7 @@ pub async fn run(args: &UploadArgs) -> u8 {
             .map_or(ExitStatus::Failure, Code::exit_status)
             .code();
     }
-    let Some(token) = discovery.token else {
+    let Some(token) = validation.token else {
         return fail(
             Code::Pf001,
             "no Hugging Face token found",
@@ -199,12 +204,9 @@ pub async fn run(args: &UploadArgs) -> u8 {
                 .filter(|value| !value.trim().is_empty())
         })
         .unwrap_or_else(|| "https://huggingface.co".to_owned());
-    let client = match HubClient::new(
-        &endpoint,
-        Some(Secret::new(token.expose())),
-        RetryManager::new(retry),
-    ) {
-        Ok(client) => client,
+    let expires_at = validation.renewal.expires_at;
+    let client = match HubClient::new(&endpoint, Some(token), RetryManager::new(retry)) {
+        Ok(client) => client.with_token_source(Arc::new(Renewer(validation.renewal)), expires_at),
         Err(error) => {
             return fail(
                 Code::Pf006,
@@ -312,6 +314,25 @@ pub async fn run(args: &UploadArgs) -> u8 {
             eprint!("{}", render::error_block(code, &message, &error.hint()));
             code.exit_status().code()
         }
+    }
+}
+
+/// The auth crate's renewal, as the hub client asks for it.
+struct Renewer(HfRenewal);
+
+impl preflight_hub::TokenSource for Renewer {
+    fn renew<'a>(&'a self, current: &'a Secret) -> preflight_hub::RenewFuture<'a> {
+        Box::pin(async move {
+            match self.0.renew(current).await {
+                Ok((token, expires_at)) => Ok(preflight_hub::FreshToken { token, expires_at }),
+                Err(RenewalError::Unavailable(reason)) => {
+                    Err(preflight_hub::RenewFailure::Unavailable(reason))
+                }
+                Err(RenewalError::Failed(reason)) => {
+                    Err(preflight_hub::RenewFailure::Failed(reason))
+                }
+            }
+        })
     }
 }
 
