@@ -367,3 +367,33 @@ def test_an_expiring_pre_minted_id_token_stops_with_pf220_and_stays_resumable(tm
     assert "PF220" in upload.stderr
     assert "run the same command again to resume" in upload.stderr
     assert_no_secret(tmp_path, [id_token, WRITE], upload.stdout, upload.stderr)
+
+
+def test_an_oauth_login_is_refreshed_again_during_a_long_upload(tmp_path, emulator, preflight_bin):
+    # Refreshed access tokens live 3 s: the upload refreshes the login (under the official
+    # lock, rotating the refresh token and rewriting both files) as it goes.
+    emu = emulator(
+        "--oauth-login", f"{ACCESS}=alice:write refresh={REFRESH} expires_in=-60 lifetime=3",
+        "--fault", "* prefix:/api/ delay=1500ms",
+    )
+    env = base_env(tmp_path, emu)
+    store_login(env)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    payload = {f"part-{index}.bin": os.urandom(1024 * (index + 1)) for index in range(4)}
+    for name, data in payload.items():
+        (folder / name).write_bytes(data)
+    upload = subprocess.run(
+        [preflight_bin, "upload", str(folder), "--repo", "alice/m1", "--concurrency", "1"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert upload.returncode == 0, upload.stderr
+    for name, data in payload.items():
+        assert resolve(emu, name) == data, name
+    counters = admin(emu, "/_emulator/oauth")
+    assert counters["refresh_requests"] >= 2 and counters["refresh_requests"] == counters["refreshes_granted"], counters
+    fields, token_file = read_login(env)
+    assert token_file == fields["hf_token"] != ACCESS
+    assert_no_secret(
+        tmp_path, [ACCESS, REFRESH, fields["hf_token"], fields["refresh_token"]], upload.stdout, upload.stderr
+    )

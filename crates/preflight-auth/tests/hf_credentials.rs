@@ -1,0 +1,309 @@
+//! OAuth refresh and Trusted Publishers exchange through `AuthValidator::validate_hf`, against
+//! the Hub emulator's `/oauth/token` and fake GitHub id-token endpoint.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hub_emulator::{
+    Emulator, EmulatorConfig, IdTokenRequest, OAuthLogin, OidcSettings, RunningEmulator, TokenRole,
+    TokenSpec, TrustedPublisher,
+};
+use preflight_auth::{
+    AuthValidator, HfOptions, MapEnv, RepoTarget, Secret, SecretSink, TokenStatus,
+};
+use preflight_errors::Code;
+
+const WRITE: &str = "hf_CredentialsWriteTokenForAuthTests01";
+const ACCESS: &str = "oauth.auth-tests-expired-access";
+const REFRESH: &str = "oauth.auth-tests-refresh-1";
+const REQUEST: &str = "gh.auth-tests-request-token";
+const SUB: &str = "repo:acme/train:ref:refs/heads/main";
+
+async fn emulator() -> RunningEmulator {
+    let emu = Emulator::start(EmulatorConfig {
+        tokens: vec![TokenSpec::new(WRITE, "alice", TokenRole::Write)],
+        ..EmulatorConfig::default()
+    })
+    .await
+    .expect("emulator starts");
+    emu.add_oauth_login(OAuthLogin {
+        user: "alice".into(),
+        orgs: Vec::new(),
+        role: TokenRole::Write,
+        access_token: Some(ACCESS.into()),
+        refresh_token: REFRESH.into(),
+        expires_at: None,
+        expires_in: Some(-60),
+        access_token_lifetime_secs: None,
+    })
+    .expect("login");
+    emu.set_oidc(OidcSettings {
+        request_token: Some(REQUEST.into()),
+        ..OidcSettings::default()
+    });
+    for (resource, subject) in [
+        ("alice/m1", SUB),
+        ("alice/other", "repo:x/y:ref:refs/heads/main"),
+        ("alice", SUB),
+    ] {
+        emu.add_trusted_publisher(TrustedPublisher {
+            resource: resource.into(),
+            issuer: None,
+            subject: Some(subject.into()),
+            claims: BTreeMap::new(),
+            read_only: false,
+            user: None,
+        })
+        .expect("publisher");
+    }
+    let client = reqwest::Client::new();
+    for name in ["m1", "other"] {
+        client
+            .post(format!("{}/api/repos/create", emu.url()))
+            .bearer_auth(WRITE)
+            .json(&serde_json::json!({"name": name, "organization": "alice"}))
+            .send()
+            .await
+            .expect("create repo");
+    }
+    emu
+}
+
+fn store_login(home: &Path) {
+    let dir = home.join(".cache/huggingface");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("token"), ACCESS).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    fs::write(
+        dir.join("stored_tokens"),
+        format!(
+            "[oauth-alice]\nhf_token = {ACCESS}\nrefresh_token = {REFRESH}\nexpires_at = {}\n",
+            now - 60
+        ),
+    )
+    .unwrap();
+}
+
+fn validator(
+    env: MapEnv,
+    emu: &RunningEmulator,
+    target: Option<&str>,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> AuthValidator {
+    let options = HfOptions {
+        endpoint: Some(emu.url()),
+        timeout: Duration::from_secs(10),
+        target: target.map(|repo| RepoTarget::parse(repo, "model", "write").unwrap()),
+        on_secret: Some(SecretSink::new(move |secret: &Secret| {
+            seen.lock().unwrap().push(secret.expose().to_owned());
+        })),
+        ..HfOptions::default()
+    };
+    AuthValidator::new(Arc::new(env)).with_hf_options(options)
+}
+
+#[tokio::test]
+async fn an_expired_oauth_login_is_refreshed_and_can_be_refreshed_again() {
+    let emu = emulator().await;
+    let home = tempfile::tempdir().unwrap();
+    store_login(home.path());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let auth = validator(
+        MapEnv::new().with_home(home.path()),
+        &emu,
+        None,
+        seen.clone(),
+    );
+
+    let validation = auth.validate_hf(auth.discover_hf()).await;
+    assert_eq!(
+        validation.result.status,
+        TokenStatus::Valid,
+        "{}",
+        validation.result.message
+    );
+    assert_eq!(
+        validation
+            .result
+            .details
+            .get("refreshed")
+            .map(String::as_str),
+        Some("true")
+    );
+    let token = validation.token.expect("validated token");
+    let file = fs::read_to_string(home.path().join(".cache/huggingface/token")).unwrap();
+    assert_eq!(file, token.expose());
+    let stored = fs::read_to_string(home.path().join(".cache/huggingface/stored_tokens")).unwrap();
+    assert!(stored.contains(token.expose()) && !stored.contains(REFRESH));
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|value| value == token.expose()),
+        "sink saw the new token"
+    );
+    assert!(validation.renewal.can_renew());
+
+    // A forced renewal (a 401 mid-upload) refreshes again with the rotated refresh token.
+    let (again, _) = validation.renewal.renew(&token).await.expect("renewed");
+    assert_ne!(again.expose(), token.expose());
+    assert_eq!(emu.oauth_counters().refreshes_granted, 2);
+    let debug = format!("{:?}", validation.result);
+    assert!(!debug.contains(ACCESS) && !debug.contains(token.expose()));
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_is_expired() {
+    let emu = emulator().await;
+    let home = tempfile::tempdir().unwrap();
+    store_login(home.path());
+    // Use the refresh token once elsewhere: it is rotated away.
+    reqwest::Client::new()
+        .post(format!("{}/oauth/token", emu.url()))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "grant_type=refresh_token&refresh_token={REFRESH}&client_id=26be6b09-91c5-47da-9861-d2d2bb7a7e36"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let auth = validator(
+        MapEnv::new().with_home(home.path()),
+        &emu,
+        None,
+        Arc::default(),
+    );
+    let result = auth.validate_hf(auth.discover_hf()).await.result;
+    assert_eq!(
+        (result.status, result.code),
+        (TokenStatus::Expired, Some(Code::Pf004))
+    );
+    assert!(
+        result
+            .remediation
+            .unwrap_or_default()
+            .contains("hf auth login")
+    );
+}
+
+fn github(emu: &RunningEmulator, resource: &str) -> MapEnv {
+    MapEnv::new()
+        .with("HF_OIDC_RESOURCE", resource)
+        .with("GITHUB_ACTIONS", "true")
+        .with(
+            "ACTIONS_ID_TOKEN_REQUEST_URL",
+            format!("{}/_actions/id-token?api-version=2.0", emu.url()),
+        )
+        .with("ACTIONS_ID_TOKEN_REQUEST_TOKEN", REQUEST)
+}
+
+#[tokio::test]
+async fn trusted_publishers_exchange_and_its_failures() {
+    let emu = emulator().await;
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let auth = validator(
+        github(&emu, "alice/m1"),
+        &emu,
+        Some("alice/m1"),
+        seen.clone(),
+    );
+    let validation = auth.validate_hf(auth.discover_hf()).await;
+    assert_eq!(
+        validation.result.status,
+        TokenStatus::Valid,
+        "{}",
+        validation.result.message
+    );
+    assert_eq!(validation.result.code, None);
+    assert_eq!(validation.result.source.as_deref(), Some("oidc:github"));
+    let token = validation.token.clone().expect("exchanged");
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|value| value == token.expose())
+    );
+    let (renewed, expires) = validation
+        .renewal
+        .renew(&token)
+        .await
+        .expect("re-exchanged");
+    assert_ne!(renewed.expose(), token.expose());
+    assert!(expires.is_some());
+
+    let id_token = emu.mint_id_token(&IdTokenRequest::default()).unwrap();
+    let env = MapEnv::new()
+        .with("HF_OIDC_RESOURCE", "alice/m1")
+        .with("HF_OIDC_ID_TOKEN", &id_token);
+    let auth = validator(env, &emu, Some("alice/m1"), Arc::default());
+    let result = auth.validate_hf(auth.discover_hf()).await.result;
+    assert_eq!(result.status, TokenStatus::Valid, "{}", result.message);
+    assert_eq!(result.source.as_deref(), Some("oidc:HF_OIDC_ID_TOKEN"));
+    assert!(!format!("{result:?}").contains(&id_token));
+
+    let auth = validator(
+        github(&emu, "alice/other"),
+        &emu,
+        Some("alice/other"),
+        Arc::default(),
+    );
+    let refused = auth.validate_hf(auth.discover_hf()).await.result;
+    assert_eq!(
+        (refused.status, refused.code),
+        (TokenStatus::Invalid, Some(Code::Pf011))
+    );
+    assert!(
+        refused
+            .remediation
+            .unwrap_or_default()
+            .contains("alice/other")
+    );
+
+    let auth = validator(
+        github(&emu, "alice"),
+        &emu,
+        Some("alice/m1"),
+        Arc::default(),
+    );
+    let user = auth.validate_hf(auth.discover_hf()).await.result;
+    assert_eq!(user.code, Some(Code::Pf012));
+
+    // A pre-minted id token cannot be re-minted: renewal after it was refused is unavailable.
+    let expired_id = emu
+        .mint_id_token(&IdTokenRequest {
+            lifetime_secs: Some(-10),
+            ..IdTokenRequest::default()
+        })
+        .unwrap();
+    let env = MapEnv::new()
+        .with("HF_OIDC_RESOURCE", "alice/m1")
+        .with("HF_OIDC_ID_TOKEN", &expired_id);
+    let auth = validator(env, &emu, None, Arc::default());
+    let expired = auth.validate_hf(auth.discover_hf()).await;
+    assert_eq!(expired.result.code, Some(Code::Pf011));
+
+    // No answer at all: UNKNOWN.
+    let dead = HfOptions {
+        endpoint: Some("http://127.0.0.1:9".into()),
+        timeout: Duration::from_secs(2),
+        ..HfOptions::default()
+    };
+    let env = MapEnv::new()
+        .with("HF_OIDC_RESOURCE", "alice/m1")
+        .with("HF_OIDC_ID_TOKEN", &id_token);
+    let unanswered = AuthValidator::new(Arc::new(env))
+        .with_hf_options(dead)
+        .validate_hf_token()
+        .await;
+    assert_eq!(
+        (unanswered.status, unanswered.code),
+        (TokenStatus::Unknown, Some(Code::Pf013))
+    );
+}
