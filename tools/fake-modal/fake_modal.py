@@ -92,6 +92,8 @@ class State:
     min_client_version: Optional[str] = None
     require_python_version: bool = False
     unimplemented: tuple = ()
+    # (count, status name): the first `count` calls answer that status (transient faults).
+    fail_first: Optional[tuple] = None
     control_path: Optional[str] = None
     control_mtime: float = -1.0
     on_close: Optional[Callable[[], None]] = None
@@ -201,6 +203,15 @@ def authenticate(state: State, method: str, metadata) -> Optional[Token]:
     return token
 
 
+def _fail_first(text: Optional[str]) -> Optional[tuple]:
+    if not text:
+        return None
+    count, _, status = text.partition(":")
+    if status not in grpclib.const.Status.__members__:
+        raise SystemExit(f"--fail-first {text}: unknown status {status!r}")
+    return (int(count), status)
+
+
 def _version(text: str) -> tuple:
     parts = []
     for part in text.split("."):
@@ -216,6 +227,10 @@ def _wrap(state: State, method: str) -> Callable[["grpclib.server.Stream"], Awai
         if state.mode == "hang":
             # Accept the call and never answer; the CLI has no per-attempt deadline here.
             await asyncio.Event().wait()
+        if state.fail_first and state.fail_first[0] > 0:
+            count, status = state.fail_first
+            state.fail_first = (count - 1, status)
+            raise GRPCError(grpclib.const.Status[status], f"injected {status} (fake server)")
         token = authenticate(state, method, stream.metadata)
         handler = HANDLERS.get(method)
         if handler is None or method in state.unimplemented:
@@ -414,6 +429,7 @@ async def serve(args: argparse.Namespace) -> None:
         min_client_version=args.min_client_version,
         require_python_version=args.require_python_version,
         unimplemented=tuple(args.unimplemented),
+        fail_first=_fail_first(args.fail_first),
         control_path=args.control_file,
     )
     closed = asyncio.Event()
@@ -498,6 +514,7 @@ def main(argv=None) -> None:
         help="a token the server accepts (repeatable)",
     )
     parser.add_argument("--mode", choices=MODES + ("silent",), default="normal")
+    parser.add_argument("--fail-first", metavar="N:STATUS", help="the first N calls answer STATUS (e.g. 2:UNAVAILABLE)")
     parser.add_argument("--tls-cert", help="serve TLS (ALPN h2) with this PEM certificate chain; URLs become https://")
     parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     parser.add_argument("--record-metadata", help="append every RPC's metadata as a JSON line (secrets redacted)")

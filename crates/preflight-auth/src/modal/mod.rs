@@ -1,5 +1,7 @@
 //! Modal credentials: discovery from the environment and `~/.modal.toml`, then validation
-//! through the real `modal` CLI (`modal token info`).
+//! with the one gRPC call `modal token info` makes (`native.rs`, the default), or through the
+//! real `modal` CLI (`cli.rs`: `--modal-via cli`, and the fallback of `auto` when Modal
+//! refuses the native client). See docs/adr/0041-authentication-error-handling.md §7.
 //!
 //! # Resolution rules (the Python client, modal 1.6.4)
 //!
@@ -20,7 +22,14 @@
 //! | None | no credential otherwise | "Token missing" (PF101, `configured = false`) |
 //! | Shape | id not `ak-` (or a `wk-` proxy id), secret not `as-` (or `ws-`); OAuth client id not `oc-` | warning only |
 //!
-//! Only when discovery passes is the CLI started: `modal token info` with the credentials in
+//! Only when discovery passes does the check reach the server. The native path sends the
+//! resolved credentials as gRPC metadata (`native.rs` has the wire rules) and maps the answer
+//! to the statuses of the table below: OK → Valid (or Expired by `expires_at`),
+//! `UNAUTHENTICATED`/`PERMISSION_DENIED` → Invalid (PF105, or PF106 when the server says the
+//! token expired), transient statuses retried and then Unknown (PF108), `FAILED_PRECONDITION`,
+//! `UNIMPLEMENTED` or an undecodable answer → the CLI under `auto` if installed, else PF109.
+//!
+//! The CLI path starts `modal token info` with the credentials in
 //! the child's environment (never on its argument list), `TZ=UTC`, no colour, traceback or
 //! debug logging, in its own process group, killed as a group at the deadline.
 //!

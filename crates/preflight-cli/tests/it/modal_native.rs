@@ -688,3 +688,40 @@ fn tls_trusts_the_platform_roots_and_ssl_cert_file() {
     assert_eq!(fake.rpcs(), ["TokenInfoGet"]);
     assert_no_secret(&trusted, &case.log(), &fake);
 }
+
+#[test]
+fn transient_statuses_are_retried_like_the_python_client() {
+    let case = Case::new();
+    // Two UNAVAILABLE answers, then service: the third attempt answers, on the same request key.
+    let flaky = Fake::start(&["--fail-first", "2:UNAVAILABLE"]);
+    let recovered = case.check(None, &refs(&token(GOOD_ID, GOOD_SECRET, &flaky.url)), &[]);
+    assert_eq!(recovered.code, 0, "{}", recovered.stderr);
+    let attempts: Vec<Value> = flaky
+        .metadata()
+        .iter()
+        .map(|request| request["metadata"]["x-retry-attempt"].clone())
+        .collect();
+    assert_eq!(attempts, ["0", "1", "2"]);
+    let keys: std::collections::BTreeSet<String> = flaky
+        .metadata()
+        .iter()
+        .map(|request| request["metadata"]["x-idempotency-key"].to_string())
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+
+    // Always INTERNAL: 3 retries (4 attempts), then UNKNOWN with the server's status.
+    let broken = Fake::start(&["--fail-first", "100:INTERNAL"]);
+    let gave_up = case.check(None, &refs(&token(GOOD_ID, GOOD_SECRET, &broken.url)), &[]);
+    assert_eq!(gave_up.code, 14, "{}", gave_up.stderr);
+    let result = result_of(&gave_up);
+    assert_eq!(result["code"], "PF108");
+    assert_eq!(result["details"]["grpc_status"], "Internal");
+    assert_eq!(broken.rpcs().len(), 4, "{:?}", broken.rpcs());
+
+    // UNAUTHENTICATED is final: one attempt.
+    let bad = Fake::start(&[]);
+    let rejected = case.check(None, &refs(&token(BAD_ID, BAD_SECRET, &bad.url)), &[]);
+    assert_eq!(rejected.code, 11, "{}", rejected.stderr);
+    assert_eq!(bad.rpcs().len(), 1);
+    assert_no_secret(&rejected, &case.log(), &bad);
+}
