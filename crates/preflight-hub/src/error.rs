@@ -60,6 +60,9 @@ pub(crate) enum AttemptError {
     /// The local file could not be read, or changed while being sent (permanent).
     #[error("{message}")]
     Local { message: String, changed: bool },
+    /// The branch moved away from the caller's `parentCommit` (permanent).
+    #[error("{message}")]
+    Conflict { message: String },
 }
 
 impl AttemptError {
