@@ -1043,3 +1043,69 @@ async fn thirty_percent_fault_mix_twenty_multipart_uploads_land_whole_or_not_at_
     assert!(landed >= 19, "{landed} landed; failures: {failures:#?}");
     emu.shutdown().await;
 }
+
+/// Refuses the second commit of an upload: adds a one-time 422 when it starts.
+struct FailSecondCommit {
+    faults: hub_emulator::FaultPlan,
+    commits: Mutex<usize>,
+}
+
+impl ProgressHandler for FailSecondCommit {
+    fn on_event(&self, event: ProgressEvent) {
+        if let ProgressEvent::Committing { .. } = event {
+            let mut commits = self.commits.lock().unwrap();
+            *commits += 1;
+            if *commits == 2 {
+                self.faults.add(FaultRule::new(
+                    Some("POST"),
+                    "prefix:/api/models/alice/parts/commit/",
+                    status(422),
+                    Times::Next(1),
+                ));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_large_tree_is_committed_in_parts_and_a_rerun_resumes_after_the_last_landed_part() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..2100_u32)
+        .map(|i| {
+            (
+                format!("d{}/f{i:05}.txt", i / 500),
+                format!("file {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    for (path, content) in &files {
+        write(dir.path(), path, content);
+    }
+    let client = client(&emu, state.path(), 3);
+    let failing = FailSecondCommit {
+        faults: emu.faults(),
+        commits: Mutex::new(0),
+    };
+    let error = upload(&client, &request(dir.path(), "alice/parts"), &failing)
+        .await
+        .unwrap_err();
+    assert!(error.resumable(), "{error}");
+    // The first 1,000 files landed; the rerun skips them and commits the other 1,100 in two.
+    emu.clear_requests();
+    let outcome = upload(
+        &client,
+        &request(dir.path(), "alice/parts"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.files_skipped, 1000);
+    assert_eq!(outcome.files_uploaded, 1100);
+    assert_eq!(outcome.commits, 2);
+    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    let sample: Vec<(String, Vec<u8>)> = files.iter().step_by(53).cloned().collect();
+    assert_files(&emu, "alice/parts", "main", &sample).await;
+    emu.shutdown().await;
+}
