@@ -37,9 +37,11 @@ const GROUP_BYTES: u64 = 256 * 1024 * 1024;
 /// LFS batch groups transferring at once (their PUTs share the `concurrency` permits).
 const MAX_GROUPS_IN_FLIGHT: usize = 2;
 
-/// Files per commit. The official client's `upload_large_folder` commits at most 1,000 files
-/// at a time (its `COMMIT_SIZE_SCALE`), and the Hub documents 25k LFS files per commit.
-pub const MAX_COMMIT_FILES: usize = 1000;
+/// Files per commit, by default ([`UploadRequest::max_commit_files`]): the Hub documents
+/// 25k LFS files per commit (`create_commit`'s docstring). Commits cost the server in proportion
+/// to the repository's size, so fewer, larger commits are faster; memory is bounded by
+/// [`MAX_COMMIT_INLINE_BYTES`] whatever the count.
+pub const MAX_COMMIT_FILES: usize = 25_000;
 
 /// Regular-file content per commit: the commit body holds it base64-encoded (4/3 of it),
 /// which bounds the upload's memory whatever the tree's size.
@@ -76,6 +78,9 @@ pub struct UploadRequest {
     /// (`parentCommit`), or the upload fails with PF208. `None` (the default, as in the official
     /// client) commits on the branch head at commit time.
     pub parent_commit: Option<String>,
+    /// Files per commit (at least 1; default [`MAX_COMMIT_FILES`]): larger trees are committed
+    /// in several commits, in path order.
+    pub max_commit_files: usize,
 }
 
 impl UploadRequest {
@@ -105,6 +110,7 @@ impl Default for UploadRequest {
             dry_run: false,
             concurrency: 4,
             parent_commit: None,
+            max_commit_files: MAX_COMMIT_FILES,
         }
     }
 }
@@ -377,9 +383,10 @@ async fn execute(
         }
     }
 
-    // 3. Preupload: which files are LFS, ignored, or already there.
-    let mut answers: HashMap<String, PreuploadAnswer> = HashMap::new();
-    for chunk in outcome.plan.files.chunks(PREUPLOAD_CHUNK) {
+    // 3. Preupload: which files are LFS, ignored, or already there. Answers are used chunk by
+    // chunk, so only one chunk's answers are held at a time.
+    let mut prepared = Vec::new();
+    for (chunk_number, chunk) in outcome.plan.files.chunks(PREUPLOAD_CHUNK).enumerate() {
         let files = read_samples(chunk).await?;
         let chunk_answers = client
             .preupload(
@@ -391,32 +398,35 @@ async fn execute(
             )
             .await
             .map_err(|error| UploadError::from_retry("preupload", error))?;
-        answers.extend(chunk_answers.into_iter().map(|a| (a.path.clone(), a)));
-    }
-    let mut prepared = Vec::new();
-    for (index, file) in outcome.plan.files.iter().enumerate() {
-        let Some(answer) = answers.remove(&file.path_in_repo) else {
-            return Err(UploadError::new(
-                UploadErrorKind::Server,
-                format!("preupload did not answer for `{}`", file.path_in_repo),
-            ));
-        };
-        // Empty files are always regular (the official client does the same).
-        let mode = if answer.upload_mode == "lfs" && file.size > 0 {
-            UploadMode::Lfs
-        } else {
-            UploadMode::Regular
-        };
-        if answer.should_ignore {
-            done(progress, &file.path_in_repo, file.size, mode, true);
-            outcome.files_skipped += 1;
-            continue;
+        drop(files);
+        let mut answers: HashMap<String, PreuploadAnswer> = chunk_answers
+            .into_iter()
+            .map(|answer| (answer.path.clone(), answer))
+            .collect();
+        for (offset, file) in chunk.iter().enumerate() {
+            let Some(answer) = answers.remove(&file.path_in_repo) else {
+                return Err(UploadError::new(
+                    UploadErrorKind::Server,
+                    format!("preupload did not answer for `{}`", file.path_in_repo),
+                ));
+            };
+            // Empty files are always regular (the official client does the same).
+            let mode = if answer.upload_mode == "lfs" && file.size > 0 {
+                UploadMode::Lfs
+            } else {
+                UploadMode::Regular
+            };
+            if answer.should_ignore {
+                done(progress, &file.path_in_repo, file.size, mode, true);
+                outcome.files_skipped += 1;
+                continue;
+            }
+            prepared.push(Prepared {
+                index: chunk_number * PREUPLOAD_CHUNK + offset,
+                mode,
+                remote_oid: answer.oid,
+            });
         }
-        prepared.push(Prepared {
-            index,
-            mode,
-            remote_oid: answer.oid,
-        });
     }
 
     // 4. Hash and compare, `concurrency` files at a time; LFS objects go to the server in
@@ -492,7 +502,7 @@ async fn execute(
         return Ok(());
     }
 
-    // 5 + 6. Commits of at most `MAX_COMMIT_FILES` files and `MAX_COMMIT_INLINE_BYTES` of
+    // 5 + 6. Commits of at most `max_commit_files` files and `MAX_COMMIT_INLINE_BYTES` of
     // regular content each, in path order: memory stays bounded whatever the tree's size, and
     // a rerun after a failed later commit finds the earlier commits' files on the server.
     pending.sort_by(|a, b| a.operation.path().cmp(b.operation.path()));
@@ -515,7 +525,7 @@ async fn execute(
     for item in pending {
         let regular = matches!(item.operation, CommitOperation::File { .. });
         let start_new = chunks.last().is_none_or(|chunk| {
-            chunk.len() >= MAX_COMMIT_FILES
+            chunk.len() >= request.max_commit_files.max(1)
                 || (regular && inline + item.stamp.size > MAX_COMMIT_INLINE_BYTES && inline > 0)
         });
         if start_new {

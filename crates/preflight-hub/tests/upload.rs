@@ -940,6 +940,7 @@ async fn two_thousand_lfs_files_take_one_batch_call_per_256_objects() {
     let client = client(&emu, state.path(), 3);
     let mut request = request(dir.path(), "alice/many-lfs");
     request.concurrency = 8;
+    request.max_commit_files = 1000;
     let outcome = upload(&client, &request, &preflight_hub::NoProgress)
         .await
         .unwrap();
@@ -1088,19 +1089,15 @@ async fn a_large_tree_is_committed_in_parts_and_a_rerun_resumes_after_the_last_l
         faults: emu.faults(),
         commits: Mutex::new(0),
     };
-    let error = upload(&client, &request(dir.path(), "alice/parts"), &failing)
-        .await
-        .unwrap_err();
+    let mut parts = request(dir.path(), "alice/parts");
+    parts.max_commit_files = 1000;
+    let error = upload(&client, &parts, &failing).await.unwrap_err();
     assert!(error.resumable(), "{error}");
     // The first 1,000 files landed; the rerun skips them and commits the other 1,100 in two.
     emu.clear_requests();
-    let outcome = upload(
-        &client,
-        &request(dir.path(), "alice/parts"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .unwrap();
+    let outcome = upload(&client, &parts, &preflight_hub::NoProgress)
+        .await
+        .unwrap();
     assert_eq!(outcome.files_skipped, 1000);
     assert_eq!(outcome.files_uploaded, 1100);
     assert_eq!(outcome.commits, 2);

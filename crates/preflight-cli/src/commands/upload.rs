@@ -245,6 +245,7 @@ pub async fn run(args: &UploadArgs) -> u8 {
         dry_run: args.dry_run,
         concurrency: usize::from(args.concurrency),
         parent_commit: args.parent_commit.clone(),
+        ..UploadRequest::default()
     };
     let progress: Box<dyn ProgressHandler> = if args.json {
         Box::new(JsonProgress)

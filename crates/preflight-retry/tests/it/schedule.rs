@@ -380,6 +380,13 @@ async fn a_confirmed_operation_is_resent_only_after_the_confirmation_says_not_la
         .unwrap_err();
     assert_eq!(permanent.attempts(), 1);
     assert_eq!(*confirmed.lock().unwrap(), 0);
+
+    // A caller's own permanent failure inside a retried operation reads like the error itself.
+    let single = RetryError::single("lfs_multipart", unavailable());
+    assert_eq!(single.attempts(), 1);
+    assert_eq!(single.reason(), GiveUpReason::Permanent);
+    assert_eq!(single.operation(), "lfs_multipart");
+    assert_eq!(single.to_string(), unavailable().to_string());
 }
 
 #[tokio::test(start_paused = true)]
