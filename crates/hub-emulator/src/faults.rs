@@ -38,6 +38,15 @@ pub enum Fault {
         /// Bytes of the real body sent before the reset.
         after_bytes: usize,
     },
+    /// Wait `delay`, then answer `code`: a transfer that runs long, then fails (for clients
+    /// whose retry deadline must not count the time spent sending).
+    SlowStatus {
+        /// How long the request runs before the answer.
+        #[serde(with = "duration_ms")]
+        delay: Duration,
+        /// HTTP status code of the answer.
+        code: u16,
+    },
     /// 429 with `Retry-After: N` and `RateLimit: "api";r=0;t=N`.
     RateLimit {
         /// Seconds to advertise.
@@ -67,6 +76,9 @@ impl Fault {
             Fault::TruncateBody { after_bytes } => format!("truncate={after_bytes}"),
             Fault::ResetDuringBody { after_bytes } => format!("reset-body={after_bytes}"),
             Fault::RateLimit { retry_after_secs } => format!("rate-limit={retry_after_secs}"),
+            Fault::SlowStatus { delay, code } => {
+                format!("slow-status={}ms:{code}", delay.as_millis())
+            }
         }
     }
 }
@@ -260,6 +272,18 @@ impl FaultRule {
                     &mut fault,
                     Fault::Delay(parse_duration(v.ok_or("delay needs a value")?)?),
                 )?,
+                "slow-status" | "slow_status" => {
+                    let (delay, code) = v
+                        .and_then(|v| v.split_once(':'))
+                        .ok_or("slow-status needs DURATION:CODE")?;
+                    set(
+                        &mut fault,
+                        Fault::SlowStatus {
+                            delay: parse_duration(delay)?,
+                            code: code.parse().map_err(|_| format!("bad status {code:?}"))?,
+                        },
+                    )?;
+                }
                 "reset" => set(&mut fault, Fault::ResetConnection)?,
                 "hang" => set(&mut fault, Fault::Hang)?,
                 "truncate" => set(

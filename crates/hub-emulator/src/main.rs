@@ -29,6 +29,7 @@ FAULT SPEC (--fault):  [METHOD] PATH ACTION [times=N|always]
   PATH    /exact/path | /glob/*/path (* matches anything, also /) | prefix:/p | *
   ACTION  status=CODE [retry-after=V] [body=TEXT] | delay=500ms|2s | reset | hang
           | truncate=BYTES | reset-body=BYTES | rate-limit=SECS
+          | slow-status=DELAY:CODE (wait, then answer CODE)
   times defaults to always. e.g.
     'GET /api/whoami-v2 status=503 times=2'   'GET /api/whoami-v2 hang'
     'POST /api/models/*/commit/* reset times=1'   'PUT /_lfs/part/* truncate=0'

@@ -390,6 +390,16 @@ async fn faulted(st: &St, conn: ConnCtl, req: Request, method: &Method, path: &s
     match fault {
         None => {}
         Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
+        Some(Fault::SlowStatus { delay, code }) => {
+            tokio::time::sleep(delay).await;
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            finish(&mut rec, code);
+            return error(
+                status,
+                None,
+                &format!("hub-emulator injected fault: status {code} after a slow transfer"),
+            );
+        }
         Some(Fault::Status {
             code,
             retry_after,

@@ -715,7 +715,23 @@ pub(crate) async fn commit(
         }
         return revision_not_found(rev);
     };
+    // Like the Hub: without `parentCommit` the commit applies on the head at commit time
+    // (concurrent uploaders to different paths all land); with it, a branch commit is a
+    // compare-and-swap, and a new pull request starts from that parent.
+    let opens_pr = create_pr && pr_target.is_none();
+    let head = match &parent {
+        Some(p) if opens_pr => match r.resolve(p) {
+            Some(c) => c.oid.clone(),
+            None => {
+                return bad(format!(
+                    "parentCommit {p} is not a commit of this repository"
+                ));
+            }
+        },
+        _ => head,
+    };
     if let Some(p) = &parent
+        && !opens_pr
         && !head.starts_with(&p.to_ascii_lowercase())
     {
         return error(

@@ -1,25 +1,33 @@
 //! The NDJSON commit, and how it is retried without ever applying twice.
 //!
-//! A commit is not idempotent: sent twice, it could create two commits. The retry loop
-//! therefore re-sends it on its own only when the request provably never reached the server
-//! (connection refused, DNS). After any unclear failure (timeout, reset after sending, 5xx,
-//! 429, a cut response) the branch head is re-read:
+//! A commit is not idempotent: sent twice, it could create two commits. It runs through
+//! [`RetryManager::run_confirmed`](preflight_retry::RetryManager::run_confirmed): it is re-sent
+//! on its own only when the request provably never reached the server (connection refused,
+//! DNS). After any unclear failure (timeout, reset after sending, 5xx, 429, a cut response)
+//! the branch head is re-read before anything is sent again:
 //!
-//! - head still at `parentCommit`: the commit did not land; it is sent again (after the
-//!   backoff delay), up to `max_attempts` rounds;
-//! - head moved and its tree holds every file of our commit with our oids: it landed (the
-//!   answer was lost), and the head is reported as the commit;
-//! - head moved without our files: someone else committed; [`UploadErrorKind::CommitConflict`].
+//! - the head's tree holds every file of our commit with our oids: it landed (the answer was
+//!   lost), and the head is reported as the commit (event `retry_confirmed`);
+//! - otherwise it did not land, and it is sent again, in the same deadline and attempt budget.
 //!
-//! `parentCommit` makes the server refuse a commit on a moved branch, so a re-send can never
-//! stack a duplicate on top of a lost success. With `create_pr` the commit creates a new
-//! pull-request ref that cannot be looked up this way, so an unclear failure is reported
-//! rather than retried.
+//! Like the official client, the commit carries **no `parentCommit`** unless the caller asks
+//! for one (`--parent-commit SHA`): the Hub applies it on top of the branch head at commit
+//! time, so many uploaders can commit into one branch, and someone else's commit during an
+//! upload is not an error. For the same paths the last commit wins. A conflict answer (409 or
+//! 412, the Hub's answer when its ref moved under a concurrent commit) is then retried on the
+//! new head, bounded by the same attempt budget.
+//!
+//! With a caller's `parentCommit`, the Hub's compare-and-swap decides: a 409/412 is
+//! [`UploadErrorKind::CommitConflict`], and after an unclear failure a head still at the parent
+//! means "not landed", a moved head without our files a conflict.
+//!
+//! With `create_pr` the commit creates a new pull-request ref that cannot be looked up this
+//! way, so an unclear failure is reported rather than retried.
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
-use preflight_retry::Idempotency;
+use preflight_retry::{Confirmation, Idempotency, RetryError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -136,106 +144,107 @@ impl HubClient {
             request.parent,
             request.operations,
         ));
-        let rounds = self.retry.config().effective_max_attempts();
-        let mut rng = self.retry.config().rng();
-        let mut round = 1;
-        loop {
-            let result = self
-                .retry
-                .run("commit", Idempotency::NotIdempotent, |_| async {
-                    let http = self
-                        .http
-                        .post(&url)
-                        .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
-                        .body(body.clone());
-                    let request = self.authorize(http, &url);
-                    self.send_json::<CommitAnswer>("commit", &url, request)
-                        .await
-                })
-                .await;
-            let error = match result {
-                Ok(answer) => {
-                    let url = answer.commit_url.unwrap_or_else(|| {
-                        self.commit_url(request.repo_type, request.repo_id, &answer.commit_oid)
-                    });
-                    return Ok(CommitResult {
-                        oid: answer.commit_oid,
-                        url,
-                        pull_request_url: answer.pull_request_url,
-                    });
-                }
-                Err(error) => error,
-            };
-            let status = error.last_error().status().map(|status| status.status);
-            let unclear = match (status, error.last_error()) {
-                (Some(status), _) => preflight_retry::is_transient_status(status),
-                (None, AttemptError::Transport { .. }) => true,
-                (None, _) => false,
-            };
-            let conflict = matches!(status, Some(409 | 412));
-            if !unclear && !conflict {
-                return Err(UploadError::from_retry("commit", error));
-            }
-            if request.create_pr {
-                return Err(UploadError::from_retry("commit", error));
-            }
-            let retry_after = error
-                .last_error()
-                .status()
-                .and_then(|status| status.retry_after);
-            let head = self
-                .revision_sha(request.repo_type, request.repo_id, request.revision)
+        let send = |_| async {
+            let http = self
+                .http
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson")
+                .body(body.clone());
+            let http = self.authorize(http, &url);
+            let answer = self.send_json::<CommitAnswer>("commit", &url, http).await?;
+            let url = answer.commit_url.unwrap_or_else(|| {
+                self.commit_url(request.repo_type, request.repo_id, &answer.commit_oid)
+            });
+            Ok(CommitResult {
+                oid: answer.commit_oid,
+                url,
+                pull_request_url: answer.pull_request_url,
+            })
+        };
+        let result = if request.create_pr {
+            self.retry
+                .run("commit", Idempotency::NotIdempotent, send)
                 .await
-                .map_err(|lookup| UploadError::from_retry("repo_info", lookup))?;
-            if head.as_deref() != request.parent {
-                if let Some(head) = head
-                    && self.contains_operations(request, &head).await?
-                {
-                    tracing::info!(target: "preflight::hub", event = "commit_found", commit = %head, "the commit landed although its answer was lost");
-                    return Ok(CommitResult {
-                        url: self.commit_url(request.repo_type, request.repo_id, &head),
-                        oid: head,
-                        pull_request_url: None,
-                    });
-                }
-                return Err(UploadError::new(
-                    UploadErrorKind::CommitConflict,
+        } else if request.parent.is_none() {
+            // No compare-and-swap asked for: a conflict is the Hub's ref moving under a
+            // concurrent commit, worth another try on the new head.
+            let retry = self.retry.clone().with_predicate(|link| {
+                link.downcast_ref::<preflight_retry::HttpStatusError>()
+                    .filter(|status| matches!(status.status, 409 | 412))
+                    .map(|_| preflight_retry::Transience::Transient { retry_after: None })
+            });
+            retry
+                .run_confirmed("commit", send, |_| self.confirm_commit(request))
+                .await
+        } else {
+            self.retry
+                .run_confirmed("commit", send, |_| self.confirm_commit(request))
+                .await
+        };
+        result.map_err(|error| {
+            let conflict = matches!(error.last_error(), AttemptError::Conflict { .. })
+                || matches!(
+                    error.last_error().status().map(|status| status.status),
+                    Some(409 | 412)
+                );
+            if conflict {
+                let message = if request.parent.is_some() {
                     format!(
-                        "the branch `{}` moved during the upload and does not contain this upload's files",
+                        "the branch `{}` moved away from the requested parent commit",
                         request.revision
-                    ),
-                )
-                .with_source(error));
+                    )
+                } else {
+                    format!(
+                        "the Hub kept refusing the commit to `{}` with a conflict",
+                        request.revision
+                    )
+                };
+                UploadError::new(UploadErrorKind::CommitConflict, message).with_source(error)
+            } else {
+                UploadError::from_retry("commit", error)
             }
-            if conflict || round >= rounds {
-                return Err(UploadError::from_retry("commit", error));
-            }
-            let delay = retry_after
-                .map(|wait| wait.min(self.retry.config().max_retry_after))
-                .unwrap_or_else(|| self.retry.config().delay_for_retry(round - 1, &mut rng));
-            tracing::warn!(
-                target: "preflight::hub",
-                event = "commit_retry",
-                round,
-                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                cause = %crate::error::chain_text(&error),
-                "the commit did not land (the branch head is unchanged); sending it again",
-            );
-            tokio::time::sleep(delay).await;
-            round += 1;
-        }
+        })
     }
 
-    async fn contains_operations(
+    /// After an unclear failure: did the commit land? See the module docs.
+    async fn confirm_commit(
         &self,
         request: &CommitRequest<'_>,
-        head: &str,
-    ) -> Result<bool, UploadError> {
-        let tree = self
-            .tree(request.repo_type, request.repo_id, head)
+    ) -> Result<Confirmation<CommitResult>, AttemptError> {
+        let head = self
+            .revision_sha(request.repo_type, request.repo_id, request.revision)
             .await
-            .map_err(|error| UploadError::from_retry("repo_tree", error))?;
-        Ok(contains(&tree, request.operations))
+            .map_err(RetryError::into_last_error)?;
+        let Some(head) = head else {
+            return Ok(Confirmation::NotLanded);
+        };
+        if request
+            .parent
+            .is_some_and(|parent| head.starts_with(parent))
+        {
+            return Ok(Confirmation::NotLanded);
+        }
+        let tree = self
+            .tree(request.repo_type, request.repo_id, &head)
+            .await
+            .map_err(RetryError::into_last_error)?;
+        if contains(&tree, request.operations) {
+            tracing::info!(target: "preflight::hub", event = "commit_found", commit = %head, "the commit landed although its answer was lost");
+            return Ok(Confirmation::Landed(CommitResult {
+                url: self.commit_url(request.repo_type, request.repo_id, &head),
+                oid: head,
+                pull_request_url: None,
+            }));
+        }
+        if request.parent.is_some() {
+            return Err(AttemptError::Conflict {
+                message: format!(
+                    "the branch `{}` moved to {head} and does not contain this upload's files",
+                    request.revision
+                ),
+            });
+        }
+        Ok(Confirmation::NotLanded)
     }
 }
 

@@ -67,6 +67,9 @@ pub(crate) enum AttemptError {
         unavailable: bool,
         message: String,
     },
+    /// The branch moved away from the caller's `parentCommit` (permanent).
+    #[error("{message}")]
+    Conflict { message: String },
 }
 
 impl AttemptError {

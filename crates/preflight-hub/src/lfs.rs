@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use preflight_retry::{Idempotency, RetryError, redact_url};
+use preflight_retry::{Confirmation, Idempotency, RetryError, redact_url};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::json;
@@ -32,15 +32,32 @@ use crate::repo::RepoType;
 
 const LFS_JSON: &str = "application/vnd.git-lfs+json";
 
+/// Objects per LFS batch call: the official client's chunk (`lfs.py`, 256 per call), which the
+/// Hub accepts.
+pub(crate) const LFS_BATCH_SIZE: usize = 256;
+
 /// An LFS object to send.
 #[derive(Debug, Clone)]
 pub(crate) struct LfsObject {
     pub path_in_repo: String,
     pub local_path: PathBuf,
+    /// The key of its resume-cache entry.
+    pub relative_path: String,
+    /// What the file looked like when it was hashed.
+    pub stamp: crate::state::FileStamp,
     pub size: u64,
     pub sha256: String,
     /// The file's mtime (ns) when it was hashed.
     pub mtime: u64,
+}
+
+impl LfsObject {
+    fn stamp(&self) -> Stamp {
+        Stamp {
+            size: self.size,
+            mtime: self.mtime,
+        }
+    }
 }
 
 /// What a streamed file must still look like: its size and mtime when it was hashed.
@@ -88,8 +105,8 @@ struct BatchAnswer {
 /// How an object must travel, per the batch answer.
 #[derive(Debug, Clone)]
 pub(crate) enum Transfer {
-    /// The server already stores it.
-    Stored,
+    /// The server already stores it; with `verify`, it wants the object confirmed.
+    Stored { verify: Option<String> },
     /// One PUT.
     Basic {
         href: String,
@@ -107,41 +124,68 @@ pub(crate) enum Transfer {
 }
 
 impl HubClient {
-    /// `POST {prefix}{repo}.git/info/lfs/objects/batch` for one object.
+    /// `POST {prefix}{repo}.git/info/lfs/objects/batch` for up to [`LFS_BATCH_SIZE`] objects
+    /// at once; the answer's transfers come back in the order of `objects`. The same oid twice
+    /// is asked for once; its later copies are [`Transfer::Stored`] (the first copy sends it,
+    /// and the commit comes after every transfer).
     pub(crate) async fn lfs_batch(
         &self,
         repo_type: RepoType,
         repo_id: &str,
         revision: Option<&str>,
-        object: &LfsObject,
-    ) -> Result<Transfer, RetryError<AttemptError>> {
+        objects: &[&LfsObject],
+    ) -> Result<Vec<Transfer>, RetryError<AttemptError>> {
         let url = self.url(&format!(
             "{}{repo_id}.git/info/lfs/objects/batch",
             repo_type.url_prefix()
         ));
+        let mut seen = std::collections::HashSet::new();
+        let unique: Vec<&LfsObject> = objects
+            .iter()
+            .copied()
+            .filter(|object| seen.insert(object.sha256.as_str()))
+            .collect();
         let mut body = json!({
             "operation": "upload",
             "transfers": ["basic", "multipart"],
-            "objects": [{"oid": object.sha256, "size": object.size}],
+            "objects": unique
+                .iter()
+                .map(|object| json!({"oid": object.sha256, "size": object.size}))
+                .collect::<Vec<_>>(),
             "hash_algo": "sha256",
         });
         if let Some(revision) = revision {
             body["ref"] = json!({ "name": revision });
         }
-        self.retry
+        let body = body.to_string();
+        let mut transfers = self
+            .retry
             .run("lfs_batch", Idempotency::Idempotent, |_| async {
                 let request = self.authorize(
                     self.http
                         .post(&url)
                         .header(ACCEPT, LFS_JSON)
                         .header(CONTENT_TYPE, LFS_JSON)
-                        .body(body.to_string()),
+                        .body(body.clone()),
                     &url,
                 );
                 let answer: BatchAnswer = self.send_json("lfs_batch", &url, request).await?;
-                self.interpret_batch(&url, answer, object)
+                self.interpret_batch(&url, answer, &unique)
             })
-            .await
+            .await?;
+        let mut first = std::collections::HashSet::new();
+        Ok(objects
+            .iter()
+            .map(|object| {
+                if first.insert(object.sha256.as_str()) {
+                    transfers
+                        .remove(&object.sha256)
+                        .unwrap_or(Transfer::Stored { verify: None })
+                } else {
+                    Transfer::Stored { verify: None }
+                }
+            })
+            .collect())
     }
 
     #[expect(
@@ -152,6 +196,54 @@ impl HubClient {
         &self,
         url: &str,
         answer: BatchAnswer,
+        objects: &[&LfsObject],
+    ) -> Result<std::collections::HashMap<String, Transfer>, AttemptError> {
+        if let Some(transfer) = answer.transfer.as_deref()
+            && transfer != "basic"
+            && transfer != "multipart"
+        {
+            return Ok(objects
+                .iter()
+                .map(|object| {
+                    (
+                        object.sha256.clone(),
+                        Transfer::Unsupported(transfer.to_owned()),
+                    )
+                })
+                .collect());
+        }
+        let mut answers: std::collections::HashMap<String, BatchObject> = answer
+            .objects
+            .into_iter()
+            .map(|object| (object.oid.clone(), object))
+            .collect();
+        objects
+            .iter()
+            .map(|object| {
+                let found =
+                    answers
+                        .remove(&object.sha256)
+                        .ok_or_else(|| AttemptError::Protocol {
+                            operation: "lfs_batch",
+                            url: redact_url(url),
+                            message: format!("object {} missing from the answer", object.sha256),
+                        })?;
+                Ok((
+                    object.sha256.clone(),
+                    self.interpret_object(url, found, object)?,
+                ))
+            })
+            .collect()
+    }
+
+    #[expect(
+        clippy::result_large_err,
+        reason = "AttemptError is the retry loop's error type; boxing its status would hide it from the classifier"
+    )]
+    fn interpret_object(
+        &self,
+        url: &str,
+        found: BatchObject,
         object: &LfsObject,
     ) -> Result<Transfer, AttemptError> {
         let protocol = |message: String| AttemptError::Protocol {
@@ -159,17 +251,6 @@ impl HubClient {
             url: redact_url(url),
             message,
         };
-        if let Some(transfer) = answer.transfer.as_deref()
-            && transfer != "basic"
-            && transfer != "multipart"
-        {
-            return Ok(Transfer::Unsupported(transfer.to_owned()));
-        }
-        let found = answer
-            .objects
-            .into_iter()
-            .find(|candidate| candidate.oid == object.sha256)
-            .ok_or_else(|| protocol(format!("object {} missing from the answer", object.sha256)))?;
         if let Some(error) = found.error {
             return Err(protocol(format!(
                 "the server refused object {} ({}): {}",
@@ -177,15 +258,12 @@ impl HubClient {
             )));
         }
         let Some(actions) = found.actions else {
-            return Ok(Transfer::Stored);
+            return Ok(Transfer::Stored { verify: None });
         };
         let verify = actions.verify.map(|action| self.fix_href(&action.href));
         let Some(upload) = actions.upload else {
             // Only a verify action: the object is stored, the server wants it confirmed.
-            return Ok(Transfer::Basic {
-                href: String::new(),
-                verify,
-            });
+            return Ok(Transfer::Stored { verify });
         };
         let header = upload.header.unwrap_or_default();
         let Some(chunk_size) = header.get("chunk_size") else {
@@ -233,17 +311,14 @@ impl HubClient {
         progress: &dyn ProgressHandler,
     ) -> Result<(), RetryError<AttemptError>> {
         self.retry
-            .run("lfs_put", Idempotency::Idempotent, |_| async {
+            .run_transfer("lfs_put", |_| async {
                 let _permit = permits.acquire().await.expect("never closed");
                 let tracker = Arc::new(SendTracker::default());
                 let body = file_range_stream(
                     object.local_path.clone(),
                     0,
                     object.size,
-                    Some(Stamp {
-                        size: object.size,
-                        mtime: object.mtime,
-                    }),
+                    Some(object.stamp()),
                     Arc::clone(&tracker),
                 );
                 let request = self
@@ -266,6 +341,7 @@ impl HubClient {
     )]
     pub(crate) async fn lfs_multipart(
         &self,
+        target: (RepoType, &str, Option<&str>),
         completion: &str,
         chunk_size: u64,
         parts: &[String],
@@ -293,18 +369,47 @@ impl HubClient {
                 .collect::<Vec<_>>(),
         })
         .to_string();
+        // The object is assembled from the parts now: the file must still be the one hashed.
+        let metadata = tokio::fs::metadata(&object.local_path)
+            .await
+            .map_err(|error| local_failure(object, &error.to_string(), false))?;
+        if metadata.len() != object.size || crate::state::mtime_ns(&metadata) != object.mtime {
+            return Err(local_failure(
+                object,
+                "changed while it was being uploaded (size or modification time differs from the hash pass)",
+                true,
+            ));
+        }
+        // A completion whose answer was lost may have assembled the object, and then a repeat
+        // fails (the parts are gone): ask the batch whether it is stored before sending again.
         self.retry
-            .run("lfs_complete", Idempotency::Idempotent, |_| async {
-                let request = self
-                    .http
-                    .post(completion)
-                    .header(ACCEPT, LFS_JSON)
-                    .header(CONTENT_TYPE, LFS_JSON)
-                    .body(body.clone());
-                self.send_bytes("lfs_complete", completion, request)
-                    .await
-                    .map(drop)
-            })
+            .run_confirmed(
+                "lfs_complete",
+                |_| async {
+                    let request = self
+                        .http
+                        .post(completion)
+                        .header(ACCEPT, LFS_JSON)
+                        .header(CONTENT_TYPE, LFS_JSON)
+                        .body(body.clone());
+                    self.send_bytes("lfs_complete", completion, request)
+                        .await
+                        .map(drop)
+                },
+                |_| async {
+                    let transfers = self
+                        .lfs_batch(target.0, target.1, target.2, &[object])
+                        .await
+                        .map_err(RetryError::into_last_error)?;
+                    Ok(match transfers.first() {
+                        Some(Transfer::Stored { .. }) => {
+                            tracing::info!(target: "preflight::hub", event = "lfs_complete_found", path = %object.path_in_repo, "the multipart object was assembled although the completion answer was lost");
+                            Confirmation::Landed(())
+                        }
+                        _ => Confirmation::NotLanded,
+                    })
+                },
+            )
             .await
     }
 
@@ -322,14 +427,16 @@ impl HubClient {
         let length = chunk_size.min(object.size - offset);
         let etag = self
             .retry
-            .run("lfs_part", Idempotency::Idempotent, |_| async {
+            .run_transfer("lfs_part", |_| async {
                 let _permit = permits.acquire().await.expect("never closed");
                 let tracker = Arc::new(SendTracker::default());
+                // Every part checks the file against the hash pass before and after its range:
+                // a changed file stops the upload before the object is assembled.
                 let body = file_range_stream(
                     object.local_path.clone(),
                     offset,
                     length,
-                    None,
+                    Some(object.stamp()),
                     Arc::clone(&tracker),
                 );
                 let request = self
@@ -380,6 +487,17 @@ impl HubClient {
             })
             .await
     }
+}
+
+/// A local problem found outside a retried attempt, as the retry loop's error.
+fn local_failure(object: &LfsObject, message: &str, changed: bool) -> RetryError<AttemptError> {
+    RetryError::single(
+        "lfs_multipart",
+        AttemptError::Local {
+            message: format!("`{}`: {message}", object.local_path.display()),
+            changed,
+        },
+    )
 }
 
 /// What one attempt's body stream has done: bytes handed to the connection, and a local
@@ -541,7 +659,10 @@ fn file_range_stream(
             // The whole object was read: it must not have grown, nor changed size or mtime.
             let mut probe = [0_u8; 1];
             let file = state.file.as_mut().expect("opened above");
-            if state.stamp.is_some() && matches!(file.read(&mut probe).await, Ok(n) if n > 0) {
+            let ends_file = state
+                .stamp
+                .is_some_and(|stamp| state.offset + state.length == stamp.size);
+            if ends_file && matches!(file.read(&mut probe).await, Ok(n) if n > 0) {
                 let error = size_changed(state.length, state.length + 1);
                 return Err(fail(
                     &state,
@@ -622,9 +743,17 @@ mod tests {
             size: 5,
             sha256: "ab".repeat(32),
             mtime: 0,
+            relative_path: "x.bin".into(),
+            stamp: crate::state::FileStamp::default(),
         };
         let parse = |text: &str| {
-            client.interpret_batch("http://h/b", serde_json::from_str(text).unwrap(), &object)
+            client
+                .interpret_batch(
+                    "http://h/b",
+                    serde_json::from_str(text).unwrap(),
+                    &[&object],
+                )
+                .map(|mut answers| answers.remove(&object.sha256).unwrap())
         };
         let oid = "ab".repeat(32);
         assert!(
@@ -632,8 +761,27 @@ mod tests {
         );
         assert!(matches!(
             parse(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5}}]}}"#)),
-            Ok(Transfer::Stored)
+            Ok(Transfer::Stored { verify: None })
         ));
+        assert!(matches!(
+            parse(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5,"actions":{{"verify":{{"href":"https://huggingface.co/v"}}}}}}]}}"#)),
+            Ok(Transfer::Stored { verify: Some(href) }) if href == "http://127.0.0.1:9/v"
+        ));
+        // An object missing from a many-object answer is a protocol error.
+        let other = LfsObject {
+            sha256: "cd".repeat(32),
+            ..object.clone()
+        };
+        assert!(
+            client
+                .interpret_batch(
+                    "http://h/b",
+                    serde_json::from_str(&format!(r#"{{"objects":[{{"oid":"{oid}","size":5}}]}}"#))
+                        .unwrap(),
+                    &[&object, &other],
+                )
+                .is_err()
+        );
         assert!(matches!(
             parse(&format!(r#"{{"transfer":"basic","objects":[{{"oid":"{oid}","size":5,"actions":{{"upload":{{"href":"https://huggingface.co/u"}}}}}}]}}"#)),
             Ok(Transfer::Basic { href, verify: None }) if href == "http://127.0.0.1:9/u"

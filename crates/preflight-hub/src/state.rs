@@ -14,12 +14,18 @@
 //! - `lock`: empty; held with an exclusive `flock`-style lock ([`std::fs::File::try_lock`]) for
 //!   the whole upload. A second run of the same upload fails fast with
 //!   [`StateError::Locked`]. The OS drops the lock when the process dies, so `kill -9` never
-//!   leaves a stale lock.
-//! - `state.json`: `{"version":1,"repo_id":…,"revision":…,"files":{"<relative path>":
-//!   {"size":N,"mtime_ns":N,"sha256":"<hex>"|null,"git_sha1":"<hex>"|null}}}`. An entry is used
-//!   only while the file's size and modification time are unchanged. Written atomically
-//!   (`state.json.tmp` then rename), at most every half second while hashing and when the
-//!   upload stops. An unreadable or foreign-version file is ignored (everything is re-hashed).
+//!   leaves a stale lock. The lock file is never unlinked while held: [`ResumeState::finish`]
+//!   removes `state.json` and keeps `lock`. After locking, the path's inode is compared with
+//!   the locked file's, so a lock file replaced by someone else is never trusted.
+//! - `state.json`: `{"version":2,"repo_id":…,"revision":…,"files":{"<relative path>":
+//!   {"size":N,"mtime_ns":N,"ctime_ns":N,"inode":N,"device":N,"sha256":"<hex>"|null,
+//!   "git_sha1":"<hex>"|null}}}`. The key is what git's index keeps ([`FileStamp`]: size,
+//!   mtime and ctime with nanoseconds, inode, device): a file rewritten with the same size and
+//!   the same mtime still changes its ctime (which no user call can set back), so its entry no
+//!   longer matches and the file is re-hashed. An entry found wrong later (the content read for
+//!   the commit has another hash) is dropped. Written atomically (`state.json.tmp` then
+//!   rename), at most every half second while hashing and when the upload stops. An unreadable
+//!   or foreign-version file is ignored (everything is re-hashed).
 //!
 //! Uploaded LFS objects need no record: the LFS batch omits `actions` for objects the server
 //! already stores, so a rerun skips them by asking. The directory is removed once the commit
@@ -36,7 +42,7 @@ use sha2::{Digest, Sha256};
 
 use crate::hash::HashKind;
 
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 const SAVE_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Why the resume state could not be used.
@@ -81,10 +87,54 @@ pub fn state_key(parts: &[&str]) -> String {
     hex::encode(hasher.finalize())[..16].to_owned()
 }
 
+/// What identifies one version of a file, as git's index does: when any of it differs, a
+/// cached hash is not used.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub struct FileStamp {
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: u64,
+    /// Status-change time, ns since the epoch (0 where the platform has none).
+    pub ctime_ns: u64,
+    /// Inode number (0 where the platform has none).
+    pub inode: u64,
+    /// Device id (0 where the platform has none).
+    pub device: u64,
+}
+
+impl FileStamp {
+    /// The stamp of `metadata`.
+    pub fn of(metadata: &fs::Metadata) -> FileStamp {
+        #[cfg(unix)]
+        let (ctime_ns, inode, device) = {
+            use std::os::unix::fs::MetadataExt;
+            let ctime = u64::try_from(metadata.ctime()).unwrap_or(0);
+            let ctime_nsec = u64::try_from(metadata.ctime_nsec()).unwrap_or(0);
+            (
+                ctime
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(ctime_nsec),
+                metadata.ino(),
+                metadata.dev(),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ctime_ns, inode, device) = (0, 0, 0);
+        FileStamp {
+            size: metadata.len(),
+            mtime_ns: mtime_ns(metadata),
+            ctime_ns,
+            inode,
+            device,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct CachedFile {
-    size: u64,
-    mtime_ns: u64,
+    #[serde(flatten)]
+    stamp: FileStamp,
     sha256: Option<String>,
     git_sha1: Option<String>,
 }
@@ -118,22 +168,7 @@ impl ResumeState {
         };
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let lock_path = dir.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_error(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(StateError::Locked(lock_path)),
-            Err(TryLockError::Error(source)) => {
-                return Err(StateError::Io {
-                    path: lock_path,
-                    source,
-                });
-            }
-        }
+        let lock = lock_file(&lock_path)?;
         let state_path = dir.join("state.json");
         let data = match fs::read(&state_path) {
             Ok(bytes) => match serde_json::from_slice::<StateFile>(&bytes) {
@@ -174,16 +209,10 @@ impl ResumeState {
         &self.dir
     }
 
-    /// A cached digest, if the file still has this size and modification time.
-    pub fn lookup(
-        &self,
-        relative: &str,
-        size: u64,
-        mtime_ns: u64,
-        kind: HashKind,
-    ) -> Option<String> {
+    /// A cached digest, if the file still has this stamp.
+    pub fn lookup(&self, relative: &str, stamp: &FileStamp, kind: HashKind) -> Option<String> {
         let entry = self.data.files.get(relative)?;
-        if entry.size != size || entry.mtime_ns != mtime_ns {
+        if entry.stamp != *stamp {
             return None;
         }
         match kind {
@@ -193,28 +222,19 @@ impl ResumeState {
     }
 
     /// Records a digest; saves if the last save is older than half a second.
-    pub fn record(
-        &mut self,
-        relative: &str,
-        size: u64,
-        mtime_ns: u64,
-        kind: HashKind,
-        digest: &str,
-    ) {
+    pub fn record(&mut self, relative: &str, stamp: &FileStamp, kind: HashKind, digest: &str) {
         let entry = self
             .data
             .files
             .entry(relative.to_owned())
             .or_insert_with(|| CachedFile {
-                size,
-                mtime_ns,
+                stamp: *stamp,
                 sha256: None,
                 git_sha1: None,
             });
-        if entry.size != size || entry.mtime_ns != mtime_ns {
+        if entry.stamp != *stamp {
             *entry = CachedFile {
-                size,
-                mtime_ns,
+                stamp: *stamp,
                 sha256: None,
                 git_sha1: None,
             };
@@ -228,6 +248,13 @@ impl ResumeState {
             && let Err(error) = self.save()
         {
             tracing::warn!(target: "preflight::hub", error = %error, "cannot save resume state");
+        }
+    }
+
+    /// Drops the entry of a file found changed or wrongly cached: the next run re-hashes it.
+    pub fn forget(&mut self, relative: &str) {
+        if self.data.files.remove(relative).is_some() {
+            self.dirty = true;
         }
     }
 
@@ -253,13 +280,48 @@ impl ResumeState {
         Ok(())
     }
 
-    /// Removes the state directory (the upload is committed).
+    /// Removes the cached hashes (the upload is committed). The lock file stays: unlinking
+    /// it while held would let the next run lock a new file while a waiting one locks the old.
     pub fn finish(self) {
-        for name in ["state.json", "state.json.tmp", "lock"] {
+        for name in ["state.json", "state.json.tmp"] {
             let _ = fs::remove_file(self.dir.join(name));
         }
-        let _ = fs::remove_dir(&self.dir);
     }
+}
+
+/// Opens and locks `path`, failing fast when another run holds it. After locking, the path
+/// must still name the locked file (same device and inode); a lock file that was replaced in
+/// the meantime is opened again.
+fn lock_file(path: &Path) -> Result<File, StateError> {
+    let io_error = |source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    for _ in 0..8 {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io_error)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StateError::Locked(path.to_path_buf())),
+            Err(TryLockError::Error(source)) => return Err(io_error(source)),
+        }
+        let held = FileStamp::of(&lock.metadata().map_err(io_error)?);
+        match fs::metadata(path) {
+            Ok(now) => {
+                let now = FileStamp::of(&now);
+                if now.inode == held.inode && now.device == held.device {
+                    return Ok(lock);
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+    Err(StateError::Locked(path.to_path_buf()))
 }
 
 /// Modification time in nanoseconds since the epoch (0 when unknown).
@@ -290,24 +352,53 @@ mod tests {
         assert_eq!(key.len(), 16);
         assert_ne!(key, state_key(&["ab", ""]));
         let now = nanos(std::time::SystemTime::now());
+        let stamp = FileStamp {
+            size: 10,
+            mtime_ns: now,
+            ctime_ns: now,
+            inode: 7,
+            device: 1,
+        };
         {
             let mut state = ResumeState::open(root.path(), &key, "ns/r", "main").unwrap();
             let second = ResumeState::open(root.path(), &key, "ns/r", "main");
             assert!(matches!(second, Err(StateError::Locked(_))));
-            state.record("a.bin", 10, now, HashKind::Sha256, "abc");
+            state.record("a.bin", &stamp, HashKind::Sha256, "abc");
             state.save().unwrap();
         }
         let state = ResumeState::open(root.path(), &key, "ns/r", "main").unwrap();
         assert_eq!(
-            state.lookup("a.bin", 10, now, HashKind::Sha256).as_deref(),
+            state.lookup("a.bin", &stamp, HashKind::Sha256).as_deref(),
             Some("abc")
         );
-        assert_eq!(state.lookup("a.bin", 10, now, HashKind::GitSha1), None);
-        assert_eq!(state.lookup("a.bin", 11, now, HashKind::Sha256), None);
-        assert_eq!(state.lookup("a.bin", 10, now + 1, HashKind::Sha256), None);
+        assert_eq!(state.lookup("a.bin", &stamp, HashKind::GitSha1), None);
+        for changed in [
+            FileStamp { size: 11, ..stamp },
+            FileStamp {
+                mtime_ns: now + 1,
+                ..stamp
+            },
+            FileStamp {
+                ctime_ns: now + 1,
+                ..stamp
+            },
+            FileStamp { inode: 8, ..stamp },
+            FileStamp { device: 2, ..stamp },
+        ] {
+            assert_eq!(state.lookup("a.bin", &changed, HashKind::Sha256), None);
+        }
         let dir = state.dir().to_path_buf();
         state.finish();
-        assert!(!dir.exists());
+        assert!(!dir.join("state.json").exists());
+        // The lock file outlives the state and is still the one runs lock.
+        let lock = dir.join("lock");
+        assert!(lock.exists());
+        let again = ResumeState::open(root.path(), &key, "ns/r", "main").unwrap();
+        assert!(matches!(
+            ResumeState::open(root.path(), &key, "ns/r", "main"),
+            Err(StateError::Locked(_))
+        ));
+        drop(again);
     }
 
     #[test]
@@ -316,6 +407,9 @@ mod tests {
         fs::create_dir_all(root.path().join("k")).unwrap();
         fs::write(root.path().join("k/state.json"), b"{not json").unwrap();
         let state = ResumeState::open(root.path(), "k", "ns/r", "main").unwrap();
-        assert_eq!(state.lookup("x", 1, 1, HashKind::Sha256), None);
+        assert_eq!(
+            state.lookup("x", &FileStamp::default(), HashKind::Sha256),
+            None
+        );
     }
 }

@@ -14,11 +14,11 @@ use crate::client::HubClient;
 use crate::commit::{CommitOperation, CommitRequest};
 use crate::error::{UploadError, UploadErrorKind, chain_text, file_changed, local_io};
 use crate::hash::{HashKind, git_sha1, hash_file};
-use crate::lfs::{LfsObject, Transfer};
+use crate::lfs::{LFS_BATCH_SIZE, LfsObject, Transfer};
 use crate::plan::{PlannedFile, UploadPlan, plan_upload};
 use crate::progress::{ProgressEvent, ProgressHandler, UploadMode};
 use crate::repo::{RepoId, RepoType};
-use crate::state::{ResumeState, mtime_ns, state_key};
+use crate::state::{FileStamp, ResumeState, state_key};
 
 /// Bytes of each file sent to `preupload` as `sample`.
 const SAMPLE_SIZE: usize = 512;
@@ -29,6 +29,23 @@ const RECHECK_BATCH: usize = 64;
 /// Files up to this size are hashed inline on the async worker: a blocking-pool round trip
 /// costs more than hashing them.
 const INLINE_HASH_LIMIT: u64 = 1024 * 1024;
+
+/// A batch group is sent once it holds this many LFS bytes, even with fewer than
+/// `LFS_BATCH_SIZE` objects: large files start moving while the next ones are hashed.
+const GROUP_BYTES: u64 = 256 * 1024 * 1024;
+
+/// LFS batch groups transferring at once (their PUTs share the `concurrency` permits).
+const MAX_GROUPS_IN_FLIGHT: usize = 2;
+
+/// Files per commit, by default ([`UploadRequest::max_commit_files`]): the Hub documents
+/// 25k LFS files per commit (`create_commit`'s docstring). Commits cost the server in proportion
+/// to the repository's size, so fewer, larger commits are faster; memory is bounded by
+/// [`MAX_COMMIT_INLINE_BYTES`] whatever the count.
+pub const MAX_COMMIT_FILES: usize = 25_000;
+
+/// Regular-file content per commit: the commit body holds it base64-encoded (4/3 of it),
+/// which bounds the upload's memory whatever the tree's size.
+pub const MAX_COMMIT_INLINE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What to upload, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +74,13 @@ pub struct UploadRequest {
     pub dry_run: bool,
     /// Files and parts in flight at once (at least 1; default 4).
     pub concurrency: usize,
+    /// Opt into the Hub's compare-and-swap: the first commit must apply on top of this commit
+    /// (`parentCommit`), or the upload fails with PF208. `None` (the default, as in the official
+    /// client) commits on the branch head at commit time.
+    pub parent_commit: Option<String>,
+    /// Files per commit (at least 1; default [`MAX_COMMIT_FILES`]): larger trees are committed
+    /// in several commits, in path order.
+    pub max_commit_files: usize,
 }
 
 impl UploadRequest {
@@ -85,6 +109,8 @@ impl Default for UploadRequest {
             exclude: Vec::new(),
             dry_run: false,
             concurrency: 4,
+            parent_commit: None,
+            max_commit_files: MAX_COMMIT_FILES,
         }
     }
 }
@@ -94,8 +120,10 @@ impl Default for UploadRequest {
 pub struct UploadOutcome {
     /// The commit's web URL; `None` when nothing changed (or a dry run).
     pub commit_url: Option<String>,
-    /// The commit oid; `None` when nothing changed.
+    /// The (last) commit oid; `None` when nothing changed.
     pub commit_oid: Option<String>,
+    /// Commits made: large trees are committed in parts of at most [`MAX_COMMIT_FILES`] files.
+    pub commits: usize,
     /// The pull request, with `create_pr`.
     pub pull_request_url: Option<String>,
     /// The plan that was executed.
@@ -114,25 +142,29 @@ pub struct UploadOutcome {
     pub duration: Duration,
 }
 
-/// A file after preupload and hashing.
+/// A file after preupload: its index in the plan, how it travels, the server's oid.
 #[derive(Debug, Clone)]
 struct Prepared {
-    file: PlannedFile,
+    index: usize,
     mode: UploadMode,
     remote_oid: Option<String>,
 }
 
-/// What happened to one file.
+/// A file ready for a commit (an LFS object already sent).
 #[derive(Debug)]
-enum FileResult {
+struct Pending {
+    operation: CommitOperation,
+    local: PathBuf,
+    relative: String,
+    stamp: FileStamp,
+}
+
+/// What hashing decided for one file.
+#[derive(Debug)]
+enum Hashed {
     Skipped,
-    Commit {
-        operation: CommitOperation,
-        local: PathBuf,
-        size: u64,
-        mtime: u64,
-        sent: u64,
-    },
+    Regular(Pending),
+    Lfs(LfsObject),
 }
 
 /// Uploads `request.source` to the Hub in one commit; see the crate docs for the sequence.
@@ -179,6 +211,7 @@ async fn run(
     let mut outcome = UploadOutcome {
         commit_url: None,
         commit_oid: None,
+        commits: 0,
         pull_request_url: None,
         plan,
         files_uploaded: 0,
@@ -315,10 +348,6 @@ async fn execute(
                 })?;
         }
     }
-    let parent = client
-        .revision_sha(repo_type, repo_id, &request.revision)
-        .await
-        .map_err(|error| UploadError::from_retry("repo_info", error))?;
 
     // 2. README metadata, before any hashing.
     if let Some(readme) = outcome
@@ -343,9 +372,10 @@ async fn execute(
         }
     }
 
-    // 3. Preupload: which files are LFS, ignored, or already there.
-    let mut answers: HashMap<String, PreuploadAnswer> = HashMap::new();
-    for chunk in outcome.plan.files.chunks(PREUPLOAD_CHUNK) {
+    // 3. Preupload: which files are LFS, ignored, or already there. Answers are used chunk by
+    // chunk, so only one chunk's answers are held at a time.
+    let mut prepared = Vec::new();
+    for (chunk_number, chunk) in outcome.plan.files.chunks(PREUPLOAD_CHUNK).enumerate() {
         let files = read_samples(chunk).await?;
         let chunk_answers = client
             .preupload(
@@ -357,35 +387,40 @@ async fn execute(
             )
             .await
             .map_err(|error| UploadError::from_retry("preupload", error))?;
-        answers.extend(chunk_answers.into_iter().map(|a| (a.path.clone(), a)));
-    }
-    let mut prepared = Vec::new();
-    for file in &outcome.plan.files {
-        let Some(answer) = answers.remove(&file.path_in_repo) else {
-            return Err(UploadError::new(
-                UploadErrorKind::Server,
-                format!("preupload did not answer for `{}`", file.path_in_repo),
-            ));
-        };
-        // Empty files are always regular (the official client does the same).
-        let mode = if answer.upload_mode == "lfs" && file.size > 0 {
-            UploadMode::Lfs
-        } else {
-            UploadMode::Regular
-        };
-        if answer.should_ignore {
-            done(progress, &file.path_in_repo, file.size, mode, true);
-            outcome.files_skipped += 1;
-            continue;
+        drop(files);
+        let mut answers: HashMap<String, PreuploadAnswer> = chunk_answers
+            .into_iter()
+            .map(|answer| (answer.path.clone(), answer))
+            .collect();
+        for (offset, file) in chunk.iter().enumerate() {
+            let Some(answer) = answers.remove(&file.path_in_repo) else {
+                return Err(UploadError::new(
+                    UploadErrorKind::Server,
+                    format!("preupload did not answer for `{}`", file.path_in_repo),
+                ));
+            };
+            // Empty files are always regular (the official client does the same).
+            let mode = if answer.upload_mode == "lfs" && file.size > 0 {
+                UploadMode::Lfs
+            } else {
+                UploadMode::Regular
+            };
+            if answer.should_ignore {
+                done(progress, &file.path_in_repo, file.size, mode, true);
+                outcome.files_skipped += 1;
+                continue;
+            }
+            prepared.push(Prepared {
+                index: chunk_number * PREUPLOAD_CHUNK + offset,
+                mode,
+                remote_oid: answer.oid,
+            });
         }
-        prepared.push(Prepared {
-            file: file.clone(),
-            mode,
-            remote_oid: answer.oid,
-        });
     }
 
-    // 4. Hash, compare and send, `concurrency` files at a time.
+    // 4. Hash and compare, `concurrency` files at a time; LFS objects go to the server in
+    // batches of up to `LFS_BATCH_SIZE` objects (one batch call each), their PUTs run
+    // concurrently while the next files are hashed.
     let concurrency = request.concurrency.max(1);
     let transfer_permits = Semaphore::new(concurrency);
     let hash_permits = Semaphore::new(
@@ -405,69 +440,61 @@ async fn execute(
         repo_id,
         batch_revision,
     };
-    let results: Vec<FileResult> = futures::stream::iter(prepared)
-        .map(|item| shared.process(item))
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
+    let plan = &outcome.plan;
+    let mut hashed = futures::stream::iter(prepared)
+        .map(|item| shared.hash_step(&plan.files[item.index], item))
+        .buffer_unordered(concurrency);
+    let mut groups = futures::stream::FuturesUnordered::new();
+    let mut group: Vec<LfsObject> = Vec::new();
+    let mut group_bytes = 0_u64;
+    let mut hashing_done = false;
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut skipped = 0;
+    let mut bytes_sent = 0;
+    loop {
+        let full = group.len() >= LFS_BATCH_SIZE || group_bytes >= GROUP_BYTES;
+        if (full || (hashing_done && !group.is_empty())) && groups.len() < MAX_GROUPS_IN_FLIGHT {
+            groups.push(shared.send_group(std::mem::take(&mut group)));
+            group_bytes = 0;
+            continue;
+        }
+        if hashing_done && groups.is_empty() {
+            break;
+        }
+        let can_hash = !hashing_done && !full;
+        tokio::select! {
+            next = hashed.next(), if can_hash => match next {
+                None => hashing_done = true,
+                Some(result) => match result? {
+                    Hashed::Skipped => skipped += 1,
+                    Hashed::Regular(item) => pending.push(item),
+                    Hashed::Lfs(object) => {
+                        group_bytes += object.size;
+                        group.push(object);
+                    }
+                },
+            },
+            Some(sent) = groups.next(), if !groups.is_empty() => {
+                let (sent, items) = sent?;
+                bytes_sent += sent;
+                pending.extend(items);
+            },
+        }
+    }
+    drop(hashed);
+    outcome.files_skipped += skipped;
+    outcome.bytes_sent += bytes_sent;
     if let Err(error) = state.lock().expect("not poisoned").save() {
         tracing::warn!(target: "preflight::hub", error = %error, "cannot save resume state");
     }
-
-    let mut operations = Vec::new();
-    for result in results {
-        match result {
-            FileResult::Skipped => outcome.files_skipped += 1,
-            FileResult::Commit {
-                operation,
-                local,
-                size,
-                mtime,
-                sent,
-            } => {
-                outcome.bytes_sent += sent;
-                operations.push((operation, local, size, mtime));
-            }
-        }
-    }
-    if operations.is_empty() {
+    if pending.is_empty() {
         return Ok(());
     }
 
-    // 5. Last checks before committing: nothing changed since hashing.
-    // One blocking task per `RECHECK_BATCH` files: a `tokio::fs` round trip per check and per
-    // read cost more than the reads. Each regular file still gets `FileStarted` before it is
-    // read and `BytesSent` + `FileDone` after.
-    let mut commit_operations = Vec::with_capacity(operations.len());
-    let mut operations = operations.into_iter().peekable();
-    while operations.peek().is_some() {
-        let batch: Vec<_> = operations.by_ref().take(RECHECK_BATCH).collect();
-        for (operation, _, size, _) in &batch {
-            if let CommitOperation::File { path, .. } = operation {
-                progress.on_event(ProgressEvent::FileStarted {
-                    path: path.clone(),
-                    bytes: *size,
-                });
-            }
-        }
-        for (operation, size) in blocking(move || recheck(batch)).await? {
-            if let CommitOperation::File { path, .. } = &operation {
-                progress.on_event(ProgressEvent::BytesSent {
-                    path: path.clone(),
-                    bytes: size,
-                });
-                done(progress, path, size, UploadMode::Regular, false);
-                outcome.bytes_sent += size;
-            }
-            commit_operations.push(operation);
-        }
-    }
-    commit_operations.sort_by(|a, b| a.path().cmp(b.path()));
-
-    // 6. The commit.
-    progress.on_event(ProgressEvent::Committing {
-        files: commit_operations.len(),
-    });
+    // 5 + 6. Commits of at most `max_commit_files` files and `MAX_COMMIT_INLINE_BYTES` of
+    // regular content each, in path order: memory stays bounded whatever the tree's size, and
+    // a rerun after a failed later commit finds the earlier commits' files on the server.
+    pending.sort_by(|a, b| a.operation.path().cmp(b.operation.path()));
     let summary = request.message.clone().unwrap_or_else(|| {
         if request.source.is_dir() {
             "Upload folder using preflight".to_owned()
@@ -482,22 +509,120 @@ async fn execute(
             )
         }
     });
-    let commit = client
-        .commit(&CommitRequest {
-            repo_type,
-            repo_id,
-            revision: &request.revision,
-            create_pr: request.create_pr,
-            summary: &summary,
-            parent: parent.as_deref(),
-            operations: &commit_operations,
-        })
-        .await?;
-    outcome.files_uploaded = commit_operations.len();
-    outcome.commit_oid = Some(commit.oid);
-    outcome.commit_url = Some(commit.url);
-    outcome.pull_request_url = commit.pull_request_url;
+    let mut chunks: Vec<Vec<Pending>> = Vec::new();
+    let mut inline = 0_u64;
+    for item in pending {
+        let regular = matches!(item.operation, CommitOperation::File { .. });
+        let start_new = chunks.last().is_none_or(|chunk| {
+            chunk.len() >= request.max_commit_files.max(1)
+                || (regular && inline + item.stamp.size > MAX_COMMIT_INLINE_BYTES && inline > 0)
+        });
+        if start_new {
+            chunks.push(Vec::new());
+            inline = 0;
+        }
+        if regular {
+            inline += item.stamp.size;
+        }
+        chunks.last_mut().expect("pushed above").push(item);
+    }
+    let total_commits = chunks.len();
+    for (number, chunk) in chunks.into_iter().enumerate() {
+        let commit_operations = recheck_and_read(progress, state, chunk, outcome).await?;
+        progress.on_event(ProgressEvent::Committing {
+            files: commit_operations.len(),
+        });
+        let part_summary = if number == 0 {
+            summary.clone()
+        } else {
+            format!("{summary} (part {})", number + 1)
+        };
+        let commit = client
+            .commit(&CommitRequest {
+                repo_type,
+                repo_id,
+                revision: &request.revision,
+                create_pr: request.create_pr,
+                summary: &part_summary,
+                // Like the official client's multi-commit upload: the caller's parent guards
+                // the first commit only; the later ones follow our own.
+                parent: if number == 0 {
+                    request.parent_commit.as_deref()
+                } else {
+                    None
+                },
+                operations: &commit_operations,
+            })
+            .await?;
+        tracing::info!(
+            target: "preflight::hub",
+            event = "commit_part_landed",
+            repo = %repo_id,
+            commit = %commit.oid,
+            part = number + 1,
+            parts = total_commits,
+            files = commit_operations.len(),
+            "commit {} of {total_commits} landed",
+            number + 1,
+        );
+        outcome.files_uploaded += commit_operations.len();
+        outcome.commits += 1;
+        outcome.commit_oid = Some(commit.oid);
+        outcome.commit_url = Some(commit.url);
+        if commit.pull_request_url.is_some() {
+            outcome.pull_request_url = commit.pull_request_url;
+        }
+    }
     Ok(())
+}
+
+/// Step 5 for one commit's files: nothing changed since hashing (every file still has its
+/// stamp), and regular files are read into the commit. One blocking task per
+/// `RECHECK_BATCH` files: a `tokio::fs` round trip per check and per read cost more than the
+/// reads. Each regular file gets `FileStarted` before it is read and `BytesSent` + `FileDone`
+/// after.
+async fn recheck_and_read(
+    progress: &dyn ProgressHandler,
+    state: &Mutex<ResumeState>,
+    chunk: Vec<Pending>,
+    outcome: &mut UploadOutcome,
+) -> Result<Vec<CommitOperation>, UploadError> {
+    let mut commit_operations = Vec::with_capacity(chunk.len());
+    let mut items = chunk.into_iter().peekable();
+    while items.peek().is_some() {
+        let batch: Vec<_> = items.by_ref().take(RECHECK_BATCH).collect();
+        for item in &batch {
+            if let CommitOperation::File { path, .. } = &item.operation {
+                progress.on_event(ProgressEvent::FileStarted {
+                    path: path.clone(),
+                    bytes: item.stamp.size,
+                });
+            }
+        }
+        let checked = blocking(move || Ok(recheck(batch))).await?;
+        for result in checked {
+            let (operation, size, stale) = match result {
+                Ok(checked) => checked,
+                Err((relative, error)) => {
+                    state.lock().expect("not poisoned").forget(&relative);
+                    return Err(error);
+                }
+            };
+            if let Some(relative) = stale {
+                state.lock().expect("not poisoned").forget(&relative);
+            }
+            if let CommitOperation::File { path, .. } = &operation {
+                progress.on_event(ProgressEvent::BytesSent {
+                    path: path.clone(),
+                    bytes: size,
+                });
+                done(progress, path, size, UploadMode::Regular, false);
+                outcome.bytes_sent += size;
+            }
+            commit_operations.push(operation);
+        }
+    }
+    Ok(commit_operations)
 }
 
 fn done(progress: &dyn ProgressHandler, path: &str, bytes: u64, mode: UploadMode, skipped: bool) {
@@ -559,38 +684,57 @@ async fn blocking<T: Send + 'static>(
     })?
 }
 
-/// Step 5 for every operation at once, on the blocking pool: each file must still have the
-/// size and mtime it was hashed with, and a regular file is read into the commit body and
-/// must still have its git blob id.
-fn recheck(
-    operations: Vec<(CommitOperation, PathBuf, u64, u64)>,
-) -> Result<Vec<(CommitOperation, u64)>, UploadError> {
-    operations
+/// The result of checking one file before its commit: the operation, its size, and (for a
+/// regular file whose cached hash was wrong) the relative path whose cache entry to drop; or
+/// the relative path and the error.
+type Checked = Result<(CommitOperation, u64, Option<String>), (String, UploadError)>;
+
+/// Step 5 for a batch of files, on the blocking pool: each file must still have the stamp it
+/// was hashed with, and a regular file is read into the commit body. A regular file whose
+/// content no longer has the cached git blob id although its stamp is unchanged (a cache
+/// fooled by a rewrite the stamp cannot see) is committed with what it holds now, and its
+/// cache entry is dropped: a stale entry is never a dead end.
+fn recheck(items: Vec<Pending>) -> Vec<Checked> {
+    items
         .into_iter()
-        .map(|(operation, local, size, mtime)| {
-            let metadata = std::fs::metadata(&local).map_err(|error| local_io(&local, error))?;
-            if metadata.len() != size || mtime_ns(&metadata) != mtime {
-                return Err(file_changed(operation.path()));
+        .map(|item| {
+            let Pending {
+                operation,
+                local,
+                relative,
+                stamp,
+            } = item;
+            let fail = |error| (relative.clone(), error);
+            let metadata = std::fs::metadata(&local).map_err(|error| fail(local_io(&local, error)))?;
+            if FileStamp::of(&metadata) != stamp {
+                return Err(fail(file_changed(operation.path())));
             }
+            let mut stale = None;
             let operation = match operation {
                 CommitOperation::File {
                     path,
                     git_sha1: expected,
                     ..
                 } => {
-                    let content = std::fs::read(&local).map_err(|error| local_io(&local, error))?;
-                    if git_sha1(&content) != expected {
-                        return Err(file_changed(&path));
+                    let content =
+                        std::fs::read(&local).map_err(|error| fail(local_io(&local, error)))?;
+                    if content.len() as u64 != stamp.size {
+                        return Err(fail(file_changed(&path)));
+                    }
+                    let actual = git_sha1(&content);
+                    if actual != expected {
+                        tracing::warn!(target: "preflight::hub", event = "hash_cache_stale", path = %path, "the cached hash was wrong; committing the file's current content");
+                        stale = Some(relative.clone());
                     }
                     CommitOperation::File {
                         path,
                         content,
-                        git_sha1: expected,
+                        git_sha1: actual,
                     }
                 }
                 lfs => lfs,
             };
-            Ok((operation, size))
+            Ok((operation, stamp.size, stale))
         })
         .collect()
 }
@@ -609,14 +753,14 @@ struct Shared<'a> {
 }
 
 impl Shared<'_> {
-    /// Hash → compare with the server's oid → (LFS) batch, send, verify.
-    async fn process(&self, item: Prepared) -> Result<FileResult, UploadError> {
-        let file = &item.file;
+    /// Hash → compare with the server's oid: skipped, a regular file for the commit, or an
+    /// LFS object for the next batch.
+    async fn hash_step(&self, file: &PlannedFile, item: Prepared) -> Result<Hashed, UploadError> {
         let kind = match item.mode {
             UploadMode::Lfs => HashKind::Sha256,
             UploadMode::Regular => HashKind::GitSha1,
         };
-        let (digest, mtime) = self.hash(file, kind).await?;
+        let (digest, stamp) = self.hash(file, kind).await?;
         if item.remote_oid.as_deref() == Some(digest.as_str()) {
             done(
                 self.progress,
@@ -625,37 +769,86 @@ impl Shared<'_> {
                 item.mode,
                 true,
             );
-            return Ok(FileResult::Skipped);
+            return Ok(Hashed::Skipped);
         }
         if item.mode == UploadMode::Regular {
-            return Ok(FileResult::Commit {
+            return Ok(Hashed::Regular(Pending {
                 operation: CommitOperation::File {
                     path: file.path_in_repo.clone(),
                     content: Vec::new(),
                     git_sha1: digest,
                 },
                 local: file.local_path.clone(),
-                size: file.size,
-                mtime,
-                sent: 0,
-            });
+                relative: file.relative_path.clone(),
+                stamp,
+            }));
         }
-        let object = LfsObject {
+        Ok(Hashed::Lfs(LfsObject {
             path_in_repo: file.path_in_repo.clone(),
             local_path: file.local_path.clone(),
+            relative_path: file.relative_path.clone(),
             size: file.size,
-            sha256: digest.clone(),
-            mtime,
-        };
-        let client = self.client;
-        let transfer = client
-            .lfs_batch(self.repo_type, self.repo_id, self.batch_revision, &object)
+            sha256: digest,
+            mtime: stamp.mtime_ns,
+            stamp,
+        }))
+    }
+
+    /// One LFS batch call for `group`, then every transfer, `concurrency` at a time. Returns
+    /// the bytes sent and the commit entries.
+    async fn send_group(&self, group: Vec<LfsObject>) -> Result<(u64, Vec<Pending>), UploadError> {
+        let objects: Vec<&LfsObject> = group.iter().collect();
+        let transfers = self
+            .client
+            .lfs_batch(self.repo_type, self.repo_id, self.batch_revision, &objects)
             .await
             .map_err(|error| UploadError::from_retry("lfs_batch", error))?;
+        let results: Vec<(u64, Pending)> = futures::stream::iter(group.into_iter().zip(transfers))
+            .map(|(object, transfer)| async move {
+                let sent = self
+                    .send_object(&object, transfer)
+                    .await
+                    .inspect_err(|error| {
+                        if error.kind() == UploadErrorKind::FileChanged {
+                            self.state
+                                .lock()
+                                .expect("not poisoned")
+                                .forget(&object.relative_path);
+                        }
+                    })?;
+                Ok::<_, UploadError>((
+                    sent,
+                    Pending {
+                        operation: CommitOperation::Lfs {
+                            path: object.path_in_repo.clone(),
+                            sha256: object.sha256.clone(),
+                            size: object.size,
+                        },
+                        local: object.local_path,
+                        relative: object.relative_path,
+                        stamp: object.stamp,
+                    },
+                ))
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await?;
+        let sent = results.iter().map(|(sent, _)| sent).sum();
+        Ok((sent, results.into_iter().map(|(_, item)| item).collect()))
+    }
+
+    /// Sends one LFS object as the batch said, then verifies it when asked; returns the bytes
+    /// sent.
+    async fn send_object(
+        &self,
+        object: &LfsObject,
+        transfer: Transfer,
+    ) -> Result<u64, UploadError> {
+        let client = self.client;
         let (sent, verify) = match transfer {
-            Transfer::Stored => {
-                tracing::debug!(target: "preflight::hub", path = %file.path_in_repo, "LFS object already stored");
-                (0, None)
+            Transfer::Stored { verify } => {
+                tracing::debug!(target: "preflight::hub", path = %object.path_in_repo, "LFS object already stored");
+                (0, verify)
             }
             Transfer::Unsupported(name) => {
                 return Err(UploadError::new(
@@ -665,14 +858,13 @@ impl Shared<'_> {
                     ),
                 ));
             }
-            Transfer::Basic { href, verify } if href.is_empty() => (0, verify),
             Transfer::Basic { href, verify } => {
-                self.started(file);
+                self.started(object);
                 client
-                    .lfs_put(&href, &object, self.transfer_permits, self.progress)
+                    .lfs_put(&href, object, self.transfer_permits, self.progress)
                     .await
                     .map_err(|error| UploadError::from_retry("lfs_put", error))?;
-                (file.size, verify)
+                (object.size, verify)
             }
             Transfer::Multipart {
                 completion,
@@ -680,79 +872,53 @@ impl Shared<'_> {
                 parts,
                 verify,
             } => {
-                self.started(file);
-                let result = client
+                self.started(object);
+                client
                     .lfs_multipart(
+                        (self.repo_type, self.repo_id, self.batch_revision),
                         &completion,
                         chunk_size,
                         &parts,
-                        &object,
+                        object,
                         self.transfer_permits,
                         self.concurrency,
                         self.progress,
                     )
-                    .await;
-                if let Err(error) = result {
-                    // A completion whose answer was lost may have assembled the object: the
-                    // repeat then fails (the parts are gone). Ask the batch whether the
-                    // object is stored before calling it a failure.
-                    let recheck = error.operation() == "lfs_complete" && error.attempts() > 1;
-                    let stored = recheck
-                        && matches!(
-                            client
-                                .lfs_batch(
-                                    self.repo_type,
-                                    self.repo_id,
-                                    self.batch_revision,
-                                    &object
-                                )
-                                .await,
-                            Ok(Transfer::Stored)
-                        );
-                    if !stored {
-                        return Err(UploadError::from_retry("lfs_multipart", error));
-                    }
-                    tracing::info!(target: "preflight::hub", event = "lfs_complete_found", path = %file.path_in_repo, "the multipart object was assembled although the completion answer was lost");
-                }
-                (file.size, verify)
+                    .await
+                    .map_err(|error| UploadError::from_retry("lfs_multipart", error))?;
+                (object.size, verify)
             }
         };
         if let Some(verify) = verify {
             client
-                .lfs_verify(&verify, &object)
+                .lfs_verify(&verify, object)
                 .await
                 .map_err(|error| UploadError::from_retry("lfs_verify", error))?;
         }
         done(
             self.progress,
-            &file.path_in_repo,
-            file.size,
+            &object.path_in_repo,
+            object.size,
             UploadMode::Lfs,
             sent == 0,
         );
-        Ok(FileResult::Commit {
-            operation: CommitOperation::Lfs {
-                path: file.path_in_repo.clone(),
-                sha256: digest,
-                size: file.size,
-            },
-            local: file.local_path.clone(),
-            size: file.size,
-            mtime,
-            sent,
-        })
+        Ok(sent)
     }
 
-    fn started(&self, file: &PlannedFile) {
+    fn started(&self, object: &LfsObject) {
         self.progress.on_event(ProgressEvent::FileStarted {
-            path: file.path_in_repo.clone(),
-            bytes: file.size,
+            path: object.path_in_repo.clone(),
+            bytes: object.size,
         });
     }
 
-    /// The digest of `file` (from the resume cache when size and mtime are unchanged) and the
-    /// mtime it belongs to.
-    async fn hash(&self, file: &PlannedFile, kind: HashKind) -> Result<(String, u64), UploadError> {
+    /// The digest of `file` (from the resume cache when its stamp is unchanged) and the stamp
+    /// it belongs to.
+    async fn hash(
+        &self,
+        file: &PlannedFile,
+        kind: HashKind,
+    ) -> Result<(String, FileStamp), UploadError> {
         let small = file.size <= INLINE_HASH_LIMIT;
         let metadata = if small {
             std::fs::metadata(&file.local_path)
@@ -763,15 +929,14 @@ impl Shared<'_> {
         if metadata.len() != file.size {
             return Err(file_changed(&file.path_in_repo));
         }
-        let mtime = mtime_ns(&metadata);
-        let cached = self.state.lock().expect("not poisoned").lookup(
-            &file.relative_path,
-            file.size,
-            mtime,
-            kind,
-        );
+        let stamp = FileStamp::of(&metadata);
+        let cached =
+            self.state
+                .lock()
+                .expect("not poisoned")
+                .lookup(&file.relative_path, &stamp, kind);
         if let Some(digest) = cached {
-            return Ok((digest, mtime));
+            return Ok((digest, stamp));
         }
         let digest = if small {
             // Microseconds of work: cheaper here than a permit and a blocking-pool round trip.
@@ -789,13 +954,10 @@ impl Shared<'_> {
                 })?
                 .map_err(|error| local_io(&file.local_path, error))?
         };
-        self.state.lock().expect("not poisoned").record(
-            &file.relative_path,
-            file.size,
-            mtime,
-            kind,
-            &digest,
-        );
-        Ok((digest, mtime))
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .record(&file.relative_path, &stamp, kind, &digest);
+        Ok((digest, stamp))
     }
 }

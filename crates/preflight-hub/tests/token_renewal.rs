@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hub_emulator::{Emulator, EmulatorConfig, OAuthLogin, RunningEmulator, TokenRole, TokenSpec};
-use preflight_auth::Secret;
 use preflight_errors::Code;
+use preflight_hub::Secret;
 use preflight_hub::{
     FreshToken, HubClient, NoProgress, RenewFailure, RenewFuture, TokenSource, UploadRequest,
     upload,

@@ -67,6 +67,23 @@ fn write(root: &Path, relative: &str, content: &[u8]) {
     std::fs::write(path, content).unwrap();
 }
 
+/// Every file under `root`, as paths relative to it.
+fn walk(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                found.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    found
+}
+
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
@@ -218,8 +235,10 @@ async fn folder_round_trip_then_noop_reupload() {
         .sum();
     assert_eq!(sent - rewound, outcome.plan.total_bytes);
     assert_eq!(outcome.bytes_sent, outcome.plan.total_bytes);
-    // The resume state is gone once the commit landed.
-    assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 0);
+    // The cached hashes are gone once the commit landed; only the (unlocked) lock file stays,
+    // since unlinking a held lock would let two runs each hold "the" lock.
+    let left: Vec<String> = walk(state.path());
+    assert!(left.iter().all(|name| name.ends_with("/lock")), "{left:?}");
 
     // Same folder again: nothing is sent, no commit is made.
     emu.clear_requests();
@@ -718,5 +737,372 @@ async fn a_commit_whose_answer_is_lost_is_found_not_repeated() {
         fetch(&emu, "", "alice/lost-answer", "main", "a.txt").await,
         b"second version\n"
     );
+    emu.shutdown().await;
+}
+
+/// A client whose retry deadline is `deadline`.
+fn client_with_deadline(emu: &RunningEmulator, state: &Path, deadline: Duration) -> HubClient {
+    let retry = RetryManager::new(
+        RetryConfig::default()
+            .without_delays()
+            .with_max_attempts(5)
+            .with_deadline(Some(deadline)),
+    );
+    HubClient::new(&emu.url(), Some(Secret::new(TOKEN)), retry)
+        .unwrap()
+        .with_state_dir(state)
+}
+
+/// Waits until the emulator has answered a request matching `method` and `needle`.
+async fn wait_for_request(emu: &RunningEmulator, method: &str, needle: &str) {
+    for _ in 0..500 {
+        if count(emu, method, needle) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no {method} {needle} request seen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_concurrent_uploads_of_different_folders_into_one_branch_all_land() {
+    let emu = emulator().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut folders = Vec::new();
+    let mut tasks = Vec::new();
+    for shard in 0..6_u8 {
+        let dir = tempfile::tempdir().unwrap();
+        let files = small_folder(dir.path(), shard);
+        let client = client(&emu, state.path(), 3);
+        let mut request = request(dir.path(), "alice/shards");
+        request.path_in_repo = Some(format!("shard-{shard}"));
+        tasks.push(tokio::spawn(async move {
+            upload(&client, &request, &preflight_hub::NoProgress).await
+        }));
+        folders.push((dir, files));
+    }
+    for task in tasks {
+        let outcome = task.await.unwrap().expect("every uploader lands");
+        assert!(outcome.commit_oid.is_some());
+    }
+    for (shard, (_dir, files)) in folders.iter().enumerate() {
+        let prefixed: Vec<(String, Vec<u8>)> = files
+            .iter()
+            .map(|(path, content)| (format!("shard-{shard}/{path}"), content.clone()))
+            .collect();
+        assert_files(&emu, "alice/shards", "main", &prefixed).await;
+    }
+    // No commit carried a parentCommit, so none could be refused for a moved branch.
+    assert!(
+        emu.requests()
+            .iter()
+            .all(|r| !(r.path.contains("/commit/") && r.status == 412))
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_during_which_someone_else_commits_lands_and_keeps_their_file() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 3);
+    // Create the repo with a first commit, so the branch has a head to move.
+    let first_client = client(&emu, state.path(), 3);
+    upload(
+        &first_client,
+        &request(dir.path(), "alice/busy"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .unwrap();
+    let changed: Vec<(String, Vec<u8>)> = files
+        .iter()
+        .map(|(path, content)| {
+            let mut content = content.clone();
+            content.push(b'!');
+            (path.clone(), content)
+        })
+        .collect();
+    for (path, content) in &changed {
+        write(dir.path(), path, content);
+    }
+    // The upload's first LFS PUT is held for 1.5 s; meanwhile someone edits a file on "the
+    // website" (a plain commit from another client).
+    emu.clear_requests();
+    emu.faults().add(FaultRule::new(
+        Some("PUT"),
+        "prefix:/_lfs/",
+        Fault::Delay(Duration::from_millis(1500)),
+        Times::Next(1),
+    ));
+    let client = client(&emu, state.path(), 3);
+    let source = dir.path().to_path_buf();
+    let running = tokio::spawn(async move {
+        upload(
+            &client,
+            &request(&source, "alice/busy"),
+            &preflight_hub::NoProgress,
+        )
+        .await
+    });
+    wait_for_request(&emu, "POST", "/info/lfs/objects/batch").await;
+    let body = concat!(
+        r#"{"key":"header","value":{"summary":"Edit on the website"}}"#,
+        "\n",
+        r#"{"key":"file","value":{"path":"WEBSITE.md","content":"edited","encoding":"utf-8"}}"#,
+        "\n"
+    );
+    let foreign = reqwest::Client::new()
+        .post(format!("{}/api/models/alice/busy/commit/main", emu.url()))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), 200);
+    assert_eq!(count(&emu, "POST", "/api/models/alice/busy/commit/"), 1);
+    let outcome = running
+        .await
+        .unwrap()
+        .expect("the upload lands on the new head");
+    assert!(outcome.commit_oid.is_some());
+    assert_eq!(
+        fetch(&emu, "", "alice/busy", "main", "WEBSITE.md").await,
+        b"edited"
+    );
+    assert_files(&emu, "alice/busy", "main", &changed).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_concurrent_uploads_of_the_same_target_one_runs_the_others_fail_fast() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 9);
+    // The one that runs is held for a while at its first PUT.
+    emu.faults().add(FaultRule::new(
+        Some("PUT"),
+        "prefix:/_lfs/",
+        Fault::Delay(Duration::from_millis(1500)),
+        Times::Next(1),
+    ));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let client = client(&emu, state.path(), 3);
+        let source = dir.path().to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = upload(
+                &client,
+                &request(&source, "alice/same-target"),
+                &preflight_hub::NoProgress,
+            )
+            .await;
+            (result, started.elapsed())
+        }));
+    }
+    let mut ran = 0;
+    let mut locked = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (Ok(_), _) => ran += 1,
+            (Err(error), elapsed) => {
+                assert_eq!(error.kind(), UploadErrorKind::Locked, "{error}");
+                assert_eq!(error.code().as_str(), "PF209");
+                assert!(elapsed < Duration::from_secs(1), "fails fast: {elapsed:?}");
+                locked += 1;
+            }
+        }
+    }
+    assert_eq!((ran, locked), (1, 2));
+    assert_files(&emu, "alice/same-target", "main", &files).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_thousand_lfs_files_take_one_batch_call_per_256_objects() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..2000_u32)
+        .map(|i| {
+            let mut content = pattern(REGULAR_MAX as usize + 24, (i % 251) as u8);
+            content[..4].copy_from_slice(&i.to_le_bytes());
+            (format!("lfs/{i:04}.bin"), content)
+        })
+        .collect();
+    for (path, content) in &files {
+        write(dir.path(), path, content);
+    }
+    let client = client(&emu, state.path(), 3);
+    let mut request = request(dir.path(), "alice/many-lfs");
+    request.concurrency = 8;
+    request.max_commit_files = 1000;
+    let outcome = upload(&client, &request, &preflight_hub::NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(outcome.files_uploaded, 2000);
+    let batches = count(&emu, "POST", "/info/lfs/objects/batch");
+    assert!(batches <= 2000 / 50, "{batches} batch calls");
+    assert_eq!(batches, 2000_usize.div_ceil(256));
+    assert_eq!(count(&emu, "PUT", "/_lfs/upload/"), 2000);
+    // 2,000 files make two commits of at most 1,000 files.
+    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    assert_eq!(outcome.commits, 2);
+    let sample: Vec<(String, Vec<u8>)> = files.iter().step_by(97).cloned().collect();
+    assert_files(&emu, "alice/many-lfs", "main", &sample).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_part_whose_transfer_outlasts_the_retry_deadline_then_fails_is_retried() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files = small_folder(dir.path(), 21);
+    // The retry deadline is 1 s; the first part runs 1.5 s, then fails with a 503.
+    emu.faults().add(FaultRule::new(
+        Some("PUT"),
+        "prefix:/_lfs/part/",
+        Fault::SlowStatus {
+            delay: Duration::from_millis(1500),
+            code: 503,
+        },
+        Times::Next(1),
+    ));
+    let client = client_with_deadline(&emu, state.path(), Duration::from_secs(1));
+    let outcome = upload(
+        &client,
+        &request(dir.path(), "alice/slow-part"),
+        &preflight_hub::NoProgress,
+    )
+    .await
+    .expect("the slow, failed part is sent again");
+    assert!(outcome.retries >= 1);
+    let parts = usize::try_from((MULTIPART_THRESHOLD + 10).div_ceil(CHUNK)).unwrap();
+    assert_eq!(count(&emu, "PUT", "/_lfs/part/"), parts + 1);
+    assert_files(&emu, "alice/slow-part", "main", &files).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn thirty_percent_fault_mix_twenty_multipart_uploads_land_whole_or_not_at_all() {
+    let emu = emulator().await;
+    let state = tempfile::tempdir().unwrap();
+    let client = client(&emu, state.path(), 8);
+    let mix = vec![
+        status(500),
+        status(502),
+        status(503),
+        Fault::ResetConnection,
+        Fault::TruncateBody { after_bytes: 3 },
+        Fault::RateLimit {
+            retry_after_secs: 1,
+        },
+    ];
+    let mut landed = 0;
+    let mut failures = Vec::new();
+    for round in 0..20_u8 {
+        let dir = tempfile::tempdir().unwrap();
+        let files = small_folder(dir.path(), round.wrapping_add(100));
+        let repo = format!("alice/mix30-{round}");
+        emu.faults()
+            .set_random_mix(u64::from(round) + 5000, 0.3, mix.clone());
+        let result = upload(
+            &client,
+            &request(dir.path(), &repo),
+            &preflight_hub::NoProgress,
+        )
+        .await;
+        emu.faults().clear();
+        match result {
+            Ok(_) => {
+                assert_files(&emu, &repo, "main", &files).await;
+                landed += 1;
+            }
+            Err(error) => {
+                // Nothing partial: the branch holds none of this round's files.
+                for (path, _) in &files {
+                    let response =
+                        reqwest::get(format!("{}/{repo}/resolve/main/{path}", emu.url()))
+                            .await
+                            .unwrap();
+                    assert_ne!(response.status(), 200, "round {round}: {path} is partial");
+                }
+                failures.push(format!(
+                    "round {round}: [{}] {}",
+                    error.code(),
+                    error_chain(&error)
+                ));
+            }
+        }
+    }
+    eprintln!("{landed}/20 landed; failures: {failures:#?}");
+    assert!(landed >= 19, "{landed} landed; failures: {failures:#?}");
+    emu.shutdown().await;
+}
+
+/// Refuses the second commit of an upload: adds a one-time 422 when it starts.
+struct FailSecondCommit {
+    faults: hub_emulator::FaultPlan,
+    commits: Mutex<usize>,
+}
+
+impl ProgressHandler for FailSecondCommit {
+    fn on_event(&self, event: ProgressEvent) {
+        if let ProgressEvent::Committing { .. } = event {
+            let mut commits = self.commits.lock().unwrap();
+            *commits += 1;
+            if *commits == 2 {
+                self.faults.add(FaultRule::new(
+                    Some("POST"),
+                    "prefix:/api/models/alice/parts/commit/",
+                    status(422),
+                    Times::Next(1),
+                ));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_large_tree_is_committed_in_parts_and_a_rerun_resumes_after_the_last_landed_part() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..2100_u32)
+        .map(|i| {
+            (
+                format!("d{}/f{i:05}.txt", i / 500),
+                format!("file {i}\n").into_bytes(),
+            )
+        })
+        .collect();
+    for (path, content) in &files {
+        write(dir.path(), path, content);
+    }
+    let client = client(&emu, state.path(), 3);
+    let failing = FailSecondCommit {
+        faults: emu.faults(),
+        commits: Mutex::new(0),
+    };
+    let mut parts = request(dir.path(), "alice/parts");
+    parts.max_commit_files = 1000;
+    let error = upload(&client, &parts, &failing).await.unwrap_err();
+    assert!(error.resumable(), "{error}");
+    // The first 1,000 files landed; the rerun skips them and commits the other 1,100 in two.
+    emu.clear_requests();
+    let outcome = upload(&client, &parts, &preflight_hub::NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(outcome.files_skipped, 1000);
+    assert_eq!(outcome.files_uploaded, 1100);
+    assert_eq!(outcome.commits, 2);
+    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    let sample: Vec<(String, Vec<u8>)> = files.iter().step_by(53).cloned().collect();
+    assert_files(&emu, "alice/parts", "main", &sample).await;
     emu.shutdown().await;
 }

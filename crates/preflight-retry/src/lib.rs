@@ -83,7 +83,8 @@
 //! | `PUT` of an LFS object / multipart part | `Idempotent` | same bytes to the same content-addressed key; resend the part's byte range, never a consumed stream |
 //! | multipart completion `POST` | `Idempotent` | completing an already completed upload is harmless |
 //! | LFS verify `POST` | `Idempotent` | read-only check |
-//! | `POST …/commit/{rev}` | **`NotIdempotent`** | a repeat can create a second commit; retried only when the request provably never reached the server. After any other failure, re-read the branch head: if the commit landed, it is done; otherwise commit again with `parentCommit` set |
+//! | `POST …/commit/{rev}`, multipart completion | **`NotIdempotent`**, through [`RetryManager::run_confirmed`] | a repeat can create a second commit (or fail: the parts are gone); re-sent on its own only when the request provably never reached the server. After any other transient failure the caller's confirmation runs first (re-read the branch head and look for our files; ask the batch whether the object is stored); only "not landed" sends it again, in the same deadline and attempt budget |
+//! | `PUT` of an LFS object or part, through [`RetryManager::run_transfer`] | `Idempotent` | the deadline counts only the waits between attempts, not the time spent moving bytes: each attempt is bounded by the HTTP read (idle) timeout |
 //!
 //! The official client retries the same set (`docs/protocol/hf-hub.md#retries-and-rate-limits`),
 //! except that it does not retry whoami, repo info or create_repo; retrying them here is safe
@@ -101,5 +102,6 @@ pub use http::{
     redact_url,
 };
 pub use retry::{
-    Attempt, GiveUpReason, Idempotency, RetryError, RetryManager, RetryStats, retry_with_backoff,
+    Attempt, Confirmation, GiveUpReason, Idempotency, RetryError, RetryManager, RetryStats,
+    retry_with_backoff,
 };

@@ -80,6 +80,22 @@ pub struct RetryError<E> {
 }
 
 impl<E> RetryError<E> {
+    /// A failure that was not retried: one attempt, [`GiveUpReason::Permanent`], so `Display`
+    /// is the error's own. For a caller's step that belongs to a retried operation (a local
+    /// check between its requests).
+    pub fn single(operation: &'static str, error: E) -> Self {
+        RetryError {
+            last_error: error,
+            attempts: 1,
+            elapsed: Duration::ZERO,
+            reason: GiveUpReason::Permanent,
+            deadline: None,
+            error_kind: "permanent",
+            blocked_by_idempotency: false,
+            operation,
+        }
+    }
+
     /// How many attempts were made (≥ 1).
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -208,8 +224,56 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Error + Send + Sync + 'static,
 {
-    run_loop(config, "operation", idempotency, &[], None, operation).await
+    run_loop(
+        config,
+        "operation",
+        Mode::plain(idempotency),
+        &[],
+        None,
+        operation,
+        None::<fn(&E) -> NoConfirmation<T, E>>,
+    )
+    .await
 }
+
+/// What a confirmation found out about an attempt whose effect was unclear; see
+/// [`RetryManager::run_confirmed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation<T> {
+    /// The operation took effect although its answer was lost: this is its result.
+    Landed(T),
+    /// It did not take effect: sending it again is safe.
+    NotLanded,
+}
+
+/// Which clock the deadline runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeadlineClock {
+    /// Everything since the first attempt started.
+    Wall,
+    /// Only the time between attempts (waits and confirmations): an attempt that streams a
+    /// multi-GB body is bounded by the HTTP read timeout (an idle timeout), not the deadline.
+    BetweenAttempts,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    idempotency: Idempotency,
+    clock: DeadlineClock,
+    fill_deadline: bool,
+}
+
+impl Mode {
+    fn plain(idempotency: Idempotency) -> Mode {
+        Mode {
+            idempotency,
+            clock: DeadlineClock::Wall,
+            fill_deadline: false,
+        }
+    }
+}
+
+type NoConfirmation<T, E> = std::future::Ready<Result<Confirmation<T>, E>>;
 
 /// A caller-supplied classification rule; see [`RetryManager::with_predicate`].
 type Predicate = Arc<dyn Fn(&(dyn Error + 'static)) -> Option<Transience> + Send + Sync>;
@@ -239,6 +303,7 @@ pub struct RetryManager {
     config: RetryConfig,
     predicates: Vec<Predicate>,
     counters: Arc<Counters>,
+    fill_deadline: bool,
 }
 
 impl fmt::Debug for RetryManager {
@@ -264,7 +329,17 @@ impl RetryManager {
             config,
             predicates: Vec::new(),
             counters: Arc::default(),
+            fill_deadline: false,
         }
+    }
+
+    /// Uses every attempt that fits in the deadline: when a computed backoff (never a server's
+    /// `Retry-After`) would end past the deadline, the loop waits half of the time left instead
+    /// of giving up, as long as that is at least 50 ms. `max_attempts` still bounds the loop.
+    #[must_use]
+    pub fn filling_deadline(mut self) -> Self {
+        self.fill_deadline = true;
+        self
     }
 
     /// Adds a rule consulted before [`classify`](crate::classify). It is called on each error
@@ -297,12 +372,81 @@ impl RetryManager {
         run_loop(
             &self.config,
             operation_name,
-            idempotency,
+            self.mode(idempotency, DeadlineClock::Wall),
             &self.predicates,
             Some(&self.counters),
             operation,
+            None::<fn(&E) -> NoConfirmation<T, E>>,
         )
         .await
+    }
+
+    /// Like [`run`](Self::run) for an idempotent transfer (an upload body, a multipart part):
+    /// the deadline counts only the time *between* attempts (waits), not the time an attempt
+    /// spends moving bytes, so a part that fails after streaming for longer than the deadline
+    /// is still retried. Each attempt is bounded by the HTTP client's read (idle) timeout and
+    /// the attempts by `max_attempts`.
+    pub async fn run_transfer<T, E, F, Fut>(
+        &self,
+        operation_name: &'static str,
+        operation: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Error + Send + Sync + 'static,
+    {
+        run_loop(
+            &self.config,
+            operation_name,
+            self.mode(Idempotency::Idempotent, DeadlineClock::BetweenAttempts),
+            &self.predicates,
+            Some(&self.counters),
+            operation,
+            None::<fn(&E) -> NoConfirmation<T, E>>,
+        )
+        .await
+    }
+
+    /// Runs an operation whose effect must be confirmed before it is sent again (a commit, a
+    /// multipart completion). It is treated as [`Idempotency::NotIdempotent`], except that
+    /// after a transient failure that may have reached the server, `confirm` is asked first:
+    /// [`Confirmation::Landed`] ends the loop with that value (event `retry_confirmed`);
+    /// [`Confirmation::NotLanded`] makes the failure an ordinary retry, in the same deadline
+    /// and attempt budget (confirmation time counts). An error from `confirm` ends the loop
+    /// with that error ([`GiveUpReason::Permanent`], `blocked_by_idempotency`).
+    pub async fn run_confirmed<T, E, F, Fut, C, CFut>(
+        &self,
+        operation_name: &'static str,
+        operation: F,
+        confirm: C,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnMut(&E) -> CFut,
+        CFut: Future<Output = Result<Confirmation<T>, E>>,
+        E: Error + Send + Sync + 'static,
+    {
+        let mode = self.mode(Idempotency::NotIdempotent, DeadlineClock::Wall);
+        run_loop(
+            &self.config,
+            operation_name,
+            mode,
+            &self.predicates,
+            Some(&self.counters),
+            operation,
+            Some(confirm),
+        )
+        .await
+    }
+
+    fn mode(&self, idempotency: Idempotency, clock: DeadlineClock) -> Mode {
+        Mode {
+            idempotency,
+            clock,
+            fill_deadline: self.fill_deadline,
+        }
     }
 
     /// Totals across all runs so far.
@@ -324,54 +468,107 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-async fn run_loop<T, E, F, Fut>(
+#[expect(
+    clippy::too_many_lines,
+    reason = "one loop; splitting it would scatter the give-up rules"
+)]
+async fn run_loop<T, E, F, Fut, C, CFut>(
     config: &RetryConfig,
     operation_name: &'static str,
-    idempotency: Idempotency,
+    mode: Mode,
     predicates: &[Predicate],
     counters: Option<&Counters>,
     mut operation: F,
+    mut confirm: Option<C>,
 ) -> Result<T, RetryError<E>>
 where
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    C: FnMut(&E) -> CFut,
+    CFut: Future<Output = Result<Confirmation<T>, E>>,
     E: Error + Send + Sync + 'static,
 {
     let start = Instant::now();
     let max_attempts = config.effective_max_attempts();
     let mut rng = config.rng();
     let mut number = 1;
+    // Time spent inside attempts, which the `BetweenAttempts` clock leaves out.
+    let mut in_attempts = Duration::ZERO;
+    let counted = |in_attempts: Duration| match mode.clock {
+        DeadlineClock::Wall => start.elapsed(),
+        DeadlineClock::BetweenAttempts => start.elapsed().saturating_sub(in_attempts),
+    };
     loop {
-        let remaining = config.deadline.map(|d| d.saturating_sub(start.elapsed()));
+        let remaining = config
+            .deadline
+            .map(|d| d.saturating_sub(counted(in_attempts)));
         if let Some(counters) = counters {
             counters.attempts.fetch_add(1, Ordering::Relaxed);
         }
-        let error = match operation(Attempt { number, remaining }).await {
+        let attempt_started = Instant::now();
+        let mut error = match operation(Attempt { number, remaining }).await {
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        let elapsed = start.elapsed();
-        let diagnosis = diagnose(&error);
+        in_attempts += attempt_started.elapsed();
+        let mut diagnosis = diagnose(&error);
         let transience = chain(&error)
             .find_map(|link| predicates.iter().find_map(|predicate| predicate(link)))
             .unwrap_or(diagnosis.transience);
 
+        let mut confirmation_failed = false;
         let (reason, blocked, retry_after) = match transience {
             Transience::Permanent => (Some(GiveUpReason::Permanent), false, None),
-            Transience::Transient { .. }
-                if idempotency == Idempotency::NotIdempotent && !diagnosis.never_sent =>
+            Transience::Transient { retry_after }
+                if mode.idempotency == Idempotency::NotIdempotent && !diagnosis.never_sent =>
             {
-                (Some(GiveUpReason::Permanent), true, None)
+                match confirm.as_mut() {
+                    None => (Some(GiveUpReason::Permanent), true, None),
+                    Some(confirm) => match confirm(&error).await {
+                        Ok(Confirmation::Landed(value)) => {
+                            tracing::info!(
+                                target: "preflight::retry",
+                                event = "retry_confirmed",
+                                operation = operation_name,
+                                attempts = number,
+                                error_kind = diagnosis.kind,
+                                "{operation_name} took effect although its answer was lost",
+                            );
+                            return Ok(value);
+                        }
+                        Ok(Confirmation::NotLanded) if number >= max_attempts => {
+                            (Some(GiveUpReason::AttemptsExhausted), false, None)
+                        }
+                        Ok(Confirmation::NotLanded) => (None, false, retry_after),
+                        Err(confirm_error) => {
+                            error = confirm_error;
+                            diagnosis = diagnose(&error);
+                            confirmation_failed = true;
+                            (Some(GiveUpReason::Permanent), true, None)
+                        }
+                    },
+                }
             }
             Transience::Transient { .. } if number >= max_attempts => {
                 (Some(GiveUpReason::AttemptsExhausted), false, None)
             }
             Transience::Transient { retry_after } => (None, false, retry_after),
         };
-        let delay = match retry_after {
+        let elapsed = counted(in_attempts);
+        let mut delay = match retry_after {
             Some(wait) => wait.min(config.max_retry_after),
             None => config.delay_for_retry(number - 1, &mut rng),
         };
+        if mode.fill_deadline
+            && retry_after.is_none()
+            && let Some(deadline) = config.deadline
+            && elapsed + delay >= deadline
+        {
+            let half_left = deadline.saturating_sub(elapsed) / 2;
+            if half_left >= Duration::from_millis(50) {
+                delay = delay.min(half_left);
+            }
+        }
         let reason = reason.or_else(|| {
             config
                 .deadline
@@ -380,7 +577,9 @@ where
         });
 
         if let Some(reason) = reason {
-            let give_up_reason = if blocked {
+            let give_up_reason = if confirmation_failed {
+                "confirmation_failed"
+            } else if blocked {
                 "not_idempotent"
             } else {
                 reason.as_str()
@@ -412,7 +611,7 @@ where
             return Err(RetryError {
                 last_error: error,
                 attempts: number,
-                elapsed,
+                elapsed: start.elapsed(),
                 reason,
                 deadline: config.deadline,
                 error_kind: diagnosis.kind,

@@ -341,8 +341,11 @@ pub async fn fetch_whoami(
     authorization.set_sensitive(true);
 
     let deadline = retry.deadline.map_or(timeout, |own| own.min(timeout));
-    let manager =
-        RetryManager::new(retry.clone().with_deadline(Some(deadline))).with_predicate(|error| {
+    // Every attempt that fits in the deadline is made: a backoff that would pass it is
+    // shortened rather than ending the check with time left.
+    let manager = RetryManager::new(retry.clone().with_deadline(Some(deadline)))
+        .filling_deadline()
+        .with_predicate(|error| {
             // Fail fast on a dead network: refused, unresolvable and timed out are final
             // here (the check must answer in milliseconds). A connection reset or a cut
             // body is a flaky path, not a dead one, and is retried like any transient error.

@@ -64,6 +64,11 @@ pub struct UploadArgs {
     #[arg(long)]
     pub create_pr: bool,
 
+    /// Commit only if --revision still points at this commit (the Hub's compare-and-swap);
+    /// by default the commit lands on the branch head, as with the official client
+    #[arg(long, value_name = "SHA")]
+    pub parent_commit: Option<String>,
+
     /// Run the pre-flight and print the plan; upload nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -119,6 +124,19 @@ pub async fn run(args: &UploadArgs) -> u8 {
             );
         }
     };
+    let valid_commit =
+        |sha: &str| (5..=40).contains(&sha.len()) && sha.chars().all(|c| c.is_ascii_hexdigit());
+    if args
+        .parent_commit
+        .as_deref()
+        .is_some_and(|sha| !valid_commit(sha))
+    {
+        return fail(
+            Code::Pf009,
+            "--parent-commit is not a commit id",
+            "pass 5 to 40 hex digits of the commit the branch must point at (or leave --parent-commit out)",
+        );
+    }
     let mut retry = match RetryConfig::from_env(|key| env.var(key)) {
         Ok(retry) => retry,
         Err(error) => {
@@ -228,6 +246,8 @@ pub async fn run(args: &UploadArgs) -> u8 {
         exclude: args.exclude.clone(),
         dry_run: args.dry_run,
         concurrency: usize::from(args.concurrency),
+        parent_commit: args.parent_commit.clone(),
+        ..UploadRequest::default()
     };
     let progress: Box<dyn ProgressHandler> = if args.json {
         Box::new(JsonProgress)

@@ -248,9 +248,18 @@ fn kill_9_mid_upload_then_rerun_sends_no_stored_object_twice() {
         stored_per_object.values().all(|count| *count == 1),
         "an object was sent twice: {stored_per_object:?}"
     );
+    // The cached hashes are removed once the commit landed; only the lock file stays (a held
+    // lock is never unlinked).
+    let leftover: Vec<_> = std::fs::read_dir(&state)
+        .into_iter()
+        .flatten()
+        .flat_map(|entry| std::fs::read_dir(entry.expect("entry").path()).expect("read"))
+        .map(|entry| entry.expect("entry").file_name())
+        .filter(|name| name != "lock")
+        .collect();
     assert!(
-        !state.exists() || std::fs::read_dir(&state).expect("read").next().is_none(),
-        "resume state removed once the commit landed"
+        leftover.is_empty(),
+        "resume state removed once the commit landed: {leftover:?}"
     );
 }
 

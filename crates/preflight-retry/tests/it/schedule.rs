@@ -281,3 +281,176 @@ async fn zero_attempts_still_tries_once() {
             || format!("{error:?}").contains("AttemptsExhausted")
     );
 }
+
+/// A transient status the idempotency rule blocks for a non-idempotent request: a 503.
+fn unavailable() -> HttpStatusError {
+    HttpStatusError {
+        status: 503,
+        retry_after: None,
+        error_code: None,
+        error_message: None,
+        request_id: None,
+        url: "http://h/commit".to_owned(),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_confirmed_operation_is_resent_only_after_the_confirmation_says_not_landed() {
+    let config = RetryConfig::default()
+        .with_jitter(Jitter::None)
+        .with_max_attempts(4)
+        .with_deadline(Some(Duration::from_secs(60)));
+    let manager = RetryManager::new(config);
+    // Attempt 1 fails unclearly and did not land; attempt 2 fails unclearly and did land.
+    let sent = Arc::new(Mutex::new(0_u32));
+    let confirmations = Arc::new(Mutex::new(Vec::new()));
+    let result = manager
+        .run_confirmed(
+            "commit",
+            |attempt| {
+                *sent.lock().unwrap() += 1;
+                async move { Err::<(), _>(unavailable()).map(|()| attempt.number.to_string()) }
+            },
+            |_error| {
+                let confirmations = Arc::clone(&confirmations);
+                async move {
+                    let mut seen = confirmations.lock().unwrap();
+                    seen.push(Instant::now());
+                    Ok(if seen.len() == 1 {
+                        preflight_retry::Confirmation::NotLanded
+                    } else {
+                        preflight_retry::Confirmation::Landed("found".to_owned())
+                    })
+                }
+            },
+        )
+        .await;
+    assert_eq!(result.unwrap(), "found");
+    assert_eq!(*sent.lock().unwrap(), 2, "one re-send, after NotLanded");
+    assert_eq!(confirmations.lock().unwrap().len(), 2);
+    assert_eq!(manager.stats().retries, 1, "counted in the same retries");
+
+    // NotLanded every time: the attempt budget ends it, like any retry.
+    let always_not = manager
+        .run_confirmed(
+            "commit",
+            |_| async { Err::<(), _>(unavailable()) },
+            |_| async { Ok(preflight_retry::Confirmation::NotLanded) },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(always_not.attempts(), 4);
+    assert_eq!(always_not.reason(), GiveUpReason::AttemptsExhausted);
+
+    // The confirmation itself failing ends the loop with its error.
+    let broken = manager
+        .run_confirmed(
+            "commit",
+            |_| async { Err::<(), _>(unavailable()) },
+            |_| async {
+                Err(HttpStatusError {
+                    status: 404,
+                    ..unavailable()
+                })
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(broken.attempts(), 1);
+    assert_eq!(broken.last_error().status, 404);
+    assert!(broken.blocked_by_idempotency());
+
+    // A permanent failure is never confirmed nor re-sent.
+    let confirmed = Arc::new(Mutex::new(0));
+    let permanent = manager
+        .run_confirmed(
+            "commit",
+            |_| async {
+                Err::<(), _>(HttpStatusError {
+                    status: 400,
+                    ..unavailable()
+                })
+            },
+            |_| {
+                *confirmed.lock().unwrap() += 1;
+                async { Ok(preflight_retry::Confirmation::NotLanded) }
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(permanent.attempts(), 1);
+    assert_eq!(*confirmed.lock().unwrap(), 0);
+
+    // A caller's own permanent failure inside a retried operation reads like the error itself.
+    let single = RetryError::single("lfs_multipart", unavailable());
+    assert_eq!(single.attempts(), 1);
+    assert_eq!(single.reason(), GiveUpReason::Permanent);
+    assert_eq!(single.operation(), "lfs_multipart");
+    assert_eq!(single.to_string(), unavailable().to_string());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transfer_that_outlasts_the_deadline_is_still_retried() {
+    // Each attempt streams for 200 s, longer than the whole 120 s deadline, then fails.
+    let config = RetryConfig::default()
+        .with_jitter(Jitter::None)
+        .with_max_attempts(3)
+        .with_deadline(Some(Duration::from_secs(120)));
+    let manager = RetryManager::new(config);
+    let attempts = Arc::new(Mutex::new(Vec::new()));
+    let result = manager
+        .run_transfer("lfs_part", |attempt| {
+            attempts.lock().unwrap().push(attempt);
+            async move {
+                tokio::time::sleep(Duration::from_secs(200)).await;
+                if attempt.number < 3 {
+                    Err(reset())
+                } else {
+                    Ok(attempt.number)
+                }
+            }
+        })
+        .await;
+    assert_eq!(result.unwrap(), 3);
+    let seen = attempts.lock().unwrap().clone();
+    // The deadline only counts the waits between attempts (1 s, then 2 s).
+    assert_eq!(seen[1].remaining, Some(Duration::from_secs(119)));
+    assert_eq!(seen[2].remaining, Some(Duration::from_secs(117)));
+
+    // The same failure under the wall clock gives up after the first attempt.
+    let wall = manager
+        .run("lfs_part", Idempotency::Idempotent, |_| async {
+            tokio::time::sleep(Duration::from_secs(200)).await;
+            Err::<(), _>(reset())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(wall.attempts(), 1);
+    assert_eq!(wall.reason(), GiveUpReason::DeadlineReached);
+}
+
+#[tokio::test(start_paused = true)]
+async fn filling_the_deadline_uses_every_attempt_that_fits() {
+    // 5 s deadline, waits 1, 2, 4, 8 s: the plain loop stops after 3 attempts (3 s spent, the
+    // 4 s wait would pass the deadline); filling it shortens that wait and makes all 5.
+    let config = RetryConfig::default()
+        .with_jitter(Jitter::None)
+        .with_max_attempts(5)
+        .with_deadline(Some(Duration::from_secs(5)));
+    let failing = |manager: RetryManager| async move {
+        manager
+            .run("hf.whoami", Idempotency::Idempotent, |_| async {
+                Err::<(), _>(reset())
+            })
+            .await
+            .unwrap_err()
+    };
+    let plain = failing(RetryManager::new(config.clone())).await;
+    assert_eq!(plain.attempts(), 3);
+    assert_eq!(plain.reason(), GiveUpReason::DeadlineReached);
+    let started = Instant::now();
+    let filled = failing(RetryManager::new(config).filling_deadline()).await;
+    assert_eq!(filled.attempts(), 5);
+    assert_eq!(filled.reason(), GiveUpReason::AttemptsExhausted);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
