@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::classify::{Transience, chain, diagnose};
 use crate::config::RetryConfig;
+use crate::planner::{RetryPlanner, Step};
 
 /// Whether sending a request twice is harmless. Every call site must say which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -338,11 +339,11 @@ where
     E: Error + Send + Sync + 'static,
 {
     let start = Instant::now();
-    let max_attempts = config.effective_max_attempts();
-    let mut rng = config.rng();
+    let mut planner = RetryPlanner::new(config.clone());
+    let max_attempts = planner.max_attempts();
     let mut number = 1;
     loop {
-        let remaining = config.deadline.map(|d| d.saturating_sub(start.elapsed()));
+        let remaining = planner.remaining(start.elapsed());
         if let Some(counters) = counters {
             counters.attempts.fetch_add(1, Ordering::Relaxed);
         }
@@ -356,28 +357,18 @@ where
             .find_map(|link| predicates.iter().find_map(|predicate| predicate(link)))
             .unwrap_or(diagnosis.transience);
 
-        let (reason, blocked, retry_after) = match transience {
-            Transience::Permanent => (Some(GiveUpReason::Permanent), false, None),
-            Transience::Transient { .. }
-                if idempotency == Idempotency::NotIdempotent && !diagnosis.never_sent =>
-            {
-                (Some(GiveUpReason::Permanent), true, None)
-            }
-            Transience::Transient { .. } if number >= max_attempts => {
-                (Some(GiveUpReason::AttemptsExhausted), false, None)
-            }
-            Transience::Transient { retry_after } => (None, false, retry_after),
+        // A transient error of a request that may have reached the server is not retried.
+        let blocked = matches!(transience, Transience::Transient { .. })
+            && idempotency == Idempotency::NotIdempotent
+            && !diagnosis.never_sent;
+        let (transient, retry_after) = match transience {
+            Transience::Transient { retry_after } if !blocked => (true, retry_after),
+            _ => (false, None),
         };
-        let delay = match retry_after {
-            Some(wait) => wait.min(config.max_retry_after),
-            None => config.delay_for_retry(number - 1, &mut rng),
+        let (reason, delay) = match planner.after_failure(number, elapsed, transient, retry_after) {
+            Step::Retry { delay } => (None, delay),
+            Step::GiveUp { reason, next_delay } => (Some(reason), next_delay.unwrap_or_default()),
         };
-        let reason = reason.or_else(|| {
-            config
-                .deadline
-                .filter(|deadline| elapsed + delay >= *deadline)
-                .map(|_| GiveUpReason::DeadlineReached)
-        });
 
         if let Some(reason) = reason {
             let give_up_reason = if blocked {
