@@ -19,6 +19,10 @@ use std::io::Write;
 
 use clap::Parser;
 
+/// Registers every credential this process can see with the redactor (and prints
+/// `::add-mask::` under GitHub Actions), exactly as every command does before printing.
+pub use commands::credentials::protect_secrets;
+
 /// Runs `preflight` with `args` (the program name first, as in `std::env::args_os()`) and
 /// returns its exit status. Usage errors, `--help` and `--version` print what clap prints and
 /// return its status (2 or 0) instead of exiting the process.

@@ -82,7 +82,7 @@ pub(crate) fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>,
 /// Every credential value discovery can see is registered with the redactor and, under
 /// GitHub Actions, declared with `::add-mask::` through `emit` before anything else is
 /// printed. Returns whether GitHub Actions output is active.
-pub(crate) fn protect_secrets(env: &dyn Env, emit: impl FnOnce(&str)) -> bool {
+pub fn protect_secrets(env: &dyn Env, emit: impl FnOnce(&str)) -> bool {
     let mut secrets: Vec<Secret> = Vec::new();
     // The token in use, one withheld by HF_HUB_DISABLE_IMPLICIT_TOKEN, and a legacy variable
     // shadowed by HF_TOKEN: all are real credentials this process can see.

@@ -2,7 +2,7 @@
 
 mod check;
 mod completions;
-mod credentials;
+pub(crate) mod credentials;
 mod demo;
 mod explain;
 pub(crate) mod run;
