@@ -85,3 +85,37 @@ def test_ctrl_c_reaches_the_job_once_and_exits_130(tmp_path):
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 130
     assert count.read_text() == "1"
+
+
+DOC_TOKEN = "hf_pkg-doc_alice-acme-0123456789abcd"
+PACKAGE_BLOCK = 'skip="needs the package installed in the venv'
+
+
+def agents_md_python_commands():
+    lines = (Path(__file__).resolve().parents[2] / "AGENTS.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("```console") and PACKAGE_BLOCK in line)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("```"))
+    return [line for line in lines[start + 1:end] if line.strip() and not line.startswith("#")]
+
+
+def test_agents_md_python_commands_run_as_documented(tmp_path_factory):
+    """AGENTS.md's Python block is skipped by the Rust doc test (it needs this venv); here it
+    runs with this venv first on PATH, against an emulator where alice is in acme."""
+    commands = agents_md_python_commands()
+    assert any("from preflight import AuthValidator" in command for command in commands)
+    emulator = start_emulator(tmp_path_factory.mktemp("doc-hub"), "--token", f"{DOC_TOKEN}=alice+acme:write")
+    try:
+        for index, command in enumerate(commands):
+            work = tmp_path_factory.mktemp(f"doc-{index}")
+            expected = 0
+            if "# exit: " in command:
+                expected = int(command.rsplit("# exit: ", 1)[1].split()[0])
+            env = env_for(work, emulator, DOC_TOKEN)
+            env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+            done = subprocess.run(["sh", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+            assert done.returncode == expected, f"{command}\n{done.stdout}\n{done.stderr}"
+            for text in (done.stdout, done.stderr):
+                assert DOC_TOKEN not in text
+    finally:
+        emulator.process.terminate()
+        emulator.process.wait(timeout=10)
