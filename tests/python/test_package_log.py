@@ -110,3 +110,21 @@ def test_redact_masks_registered_and_shaped_secrets(isolated_env):
     setup_auth_logging(None)
     assert redact("token hf_pkg-redact-0123456789abcdefghij") == "token ****"
     assert redact("Bearer abc.def") == "Bearer ****"
+
+
+def test_hub_check_retries_503_with_the_rust_policy_and_logs_it(isolated_env, tmp_path):
+    emulator = start_emulator(tmp_path, "--token", f"{TOKEN}=alice:write",
+                              "--fault", "GET /api/whoami-v2 status=503 times=2")
+    try:
+        isolated_env.setenv("HF_TOKEN", TOKEN)
+        path = tmp_path / "auth.log"
+        setup_auth_logging(path)
+        result = AuthValidator(endpoint=emulator.url).validate_hf_token()
+        assert result.status is TokenStatus.VALID
+        lines = read_log(path)
+        retries = [line for line in lines if line["event"] == "retry"]
+        assert [line["fields"]["error_kind"] for line in retries] == ["status_503", "status_503"]
+        assert TOKEN not in path.read_text()
+    finally:
+        emulator.process.terminate()
+        emulator.process.wait(timeout=10)
