@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh checkout: installs what the tests need (a pinned Python
 # venv with the official huggingface_hub and modal clients, LLVM tools for coverage, the
 # linters), then runs fmt, clippy, cargo-deny, every Rust test under coverage (one
-# instrumented build serves the Rust tests and the Python compatibility tests), and prints
+# instrumented build serves the Rust tests, the Python package and the Python tests), and prints
 # the coverage table, failing if a gated crate drops below its target.
 #
 # Usage: scripts/test.sh            # everything
@@ -88,10 +88,18 @@ cargo build --workspace --bins --locked
 export HUB_EMULATOR_BIN="$ROOT/target/debug/hub-emulator"
 export PREFLIGHT_BIN="$ROOT/target/debug/preflight"
 
+step "the Python package into the test venv (maturin develop: dev profile, instrumented, reusing the build above)"
+python_package() {
+    local started=$SECONDS
+    VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --locked --quiet
+    echo "built and installed in $((SECONDS - started)) s"
+}
+run_step "Python package" python_package
+
 step "Rust tests (cargo nextest)"
 run_step "Rust tests" cargo nextest run --workspace --locked --no-fail-fast
 
-step "Python compatibility tests (official huggingface_hub client against the emulator)"
+step "Python tests (the official clients against the emulator; the package preflight)"
 python_tests() {
     if ! compgen -G "tests/python/test_*.py" >/dev/null; then
         echo "no Python tests found" >&2

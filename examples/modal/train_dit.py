@@ -1,5 +1,5 @@
 """Train a DiT on Modal and publish the checkpoints to the Hugging Face Hub, with pre-flight
-checks on both sides of the wire.
+checks on both sides of the wire, through the Python package `preflight`.
 
 Run it from your machine through the launcher:
 
@@ -9,17 +9,17 @@ Run it from your machine through the launcher:
 What runs where (see docs/modal-training.md):
 
 * On your machine, `preflight train` checks your *Modal* credentials before `modal run` starts,
-  forwards Ctrl-C to it, and exits with its status.
+  forwards Ctrl-C to it, and exits with its status. The local entrypoint checks them again with
+  `AuthValidator().validate_modal_token()` (for runs started with plain `modal run`).
 * In Modal, the upload uses the `HF_TOKEN` of the Modal Secret named below, not the token on
   your machine. So before a GPU is paid for, a small CPU container with the *same* image and
-  Secret runs `preflight check hf --repo REPO --need write`; and the GPU function runs it again
-  before training starts, in case it is called directly.
+  Secret runs `AuthValidator().validate_hf_token(repo=REPO, need="write")`; and the GPU
+  function runs it again before training starts, in case it is called directly.
 
-Build the static binary the image ships (the image does not need Rust):
+Build the wheel the image installs (the image does not need Rust; abi3, so any CPython >= 3.9):
 
-    rustup target add x86_64-unknown-linux-musl
-    cargo build --release --target x86_64-unknown-linux-musl -p preflight-cli
-    export PREFLIGHT_BIN=target/x86_64-unknown-linux-musl/release/preflight
+    pip wheel . --no-deps -w dist/
+    export PREFLIGHT_WHEEL=$(ls dist/preflight_credentials-*.whl)
 
 Create the Secret once (a token with write access to the repo):
 
@@ -35,17 +35,19 @@ import subprocess
 import modal
 
 # Read locally when the image is defined; the container never evaluates this path.
-PREFLIGHT_BIN = os.environ.get(
-    "PREFLIGHT_BIN", "target/x86_64-unknown-linux-musl/release/preflight"
+PREFLIGHT_WHEEL = os.environ.get(
+    "PREFLIGHT_WHEEL", "dist/preflight_credentials-0.1.0-cp39-abi3-linux_x86_64.whl"
 )
 HF_SECRET_NAME = os.environ.get("HF_SECRET_NAME", "huggingface")
+WHEEL_IN_IMAGE = f"/tmp/{pathlib.Path(PREFLIGHT_WHEEL).name}"
 
 image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install("torch", "numpy")
-    # copy=True bakes the binary into a layer so the build step below can run it.
-    .add_local_file(PREFLIGHT_BIN, "/usr/local/bin/preflight", copy=True)
-    .run_commands("chmod 0755 /usr/local/bin/preflight", "preflight --version")
+    # copy=True bakes the wheel into a layer so the build step below can install it; the wheel
+    # brings the `preflight` command too.
+    .add_local_file(PREFLIGHT_WHEEL, WHEEL_IN_IMAGE, copy=True)
+    .run_commands(f"pip install {WHEEL_IN_IMAGE}", "preflight --version")
 )
 
 # required_keys makes Modal refuse the app at creation if the Secret has no HF_TOKEN at all.
@@ -57,34 +59,42 @@ CHECKPOINT_DIR = pathlib.Path("/tmp/checkpoints")
 
 
 class PreflightFailed(RuntimeError):
-    """The in-container check failed; the message says what to fix."""
+    """A pre-flight check failed; the message says what to fix. `code` is the `PF…` code."""
+
+    def __init__(self, message: str, code: str | None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def preflight_hf(repo: str) -> None:
     """Validates the container's HF_TOKEN and its right to write `repo`, or raises.
 
-    `preflight check` prints a table and, on failure, an `error[PF…]` block with the fix; both
-    go to the Modal logs. Tokens are masked in that output. The auth log is switched off:
-    the container's file system is thrown away anyway.
+    The result (masked token, identity, verdict) goes to the Modal logs; the token itself never
+    does. No auth log file: the container's file system is thrown away anyway.
     """
-    command = [
-        "preflight",
-        "check",
-        "hf",
-        "--repo",
-        repo,
-        "--need",
-        "write",
-        "--auth-log",
-        "off",
-    ]
-    completed = subprocess.run(command, check=False)
-    if completed.returncode != 0:
+    from preflight import AuthValidator  # noqa: PLC0415 (installed in the image)
+
+    result = AuthValidator().validate_hf_token(repo=repo, need="write")
+    print(result, flush=True)
+    if not result.passed:
         raise PreflightFailed(
-            f"pre-flight inside the container failed (exit {completed.returncode}): the "
-            f"HF_TOKEN of Modal Secret '{HF_SECRET_NAME}' cannot write {repo}. Fix the Secret "
-            f"(modal secret create {HF_SECRET_NAME} HF_TOKEN=hf_... --force) and rerun; "
-            "`preflight explain PFxxx` explains the code above."
+            f"pre-flight inside the container failed: the HF_TOKEN of Modal Secret "
+            f"'{HF_SECRET_NAME}' cannot write {repo} ({result.code}: {result.message}). Fix the "
+            f"Secret (modal secret create {HF_SECRET_NAME} HF_TOKEN=hf_... --force) and rerun; "
+            f"`preflight explain {result.code}` explains the code.",
+            result.code,
+        )
+
+
+def preflight_modal() -> None:
+    """Validates the local Modal credentials (through the `modal` CLI), or raises."""
+    from preflight import AuthValidator  # noqa: PLC0415
+
+    result = AuthValidator().validate_modal_token()
+    if not result.passed:
+        raise PreflightFailed(
+            f"Modal pre-flight failed ({result.code}): {result.message} {result.remediation or ''}".strip(),
+            result.code,
         )
 
 
@@ -132,6 +142,7 @@ def train(repo: str, epochs: int = 1) -> str:
 
 @app.local_entrypoint()
 def main(repo: str, epochs: int = 1) -> None:
+    preflight_modal()
     # Fails in seconds, on a CPU container, when the Secret's token cannot write the repo.
     check_upload_access.remote(repo)
     url = train.remote(repo, epochs)

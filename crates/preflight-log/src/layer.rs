@@ -90,21 +90,52 @@ pub(crate) fn format_line(event: &Event<'_>, now: OffsetDateTime) -> String {
     let mut visitor = JsonVisitor::default();
     event.record(&mut visitor);
     let event_name = visitor.event.unwrap_or_else(|| FALLBACK_EVENT.to_owned());
+    envelope_line(
+        metadata.level().as_str(),
+        event_name,
+        metadata.target(),
+        visitor.fields,
+        now,
+    )
+}
+
+/// One schema-v1 line from its parts; `fields` must already be redacted.
+pub(crate) fn envelope_line(
+    level: &str,
+    event: String,
+    target: &str,
+    fields: Map<String, Value>,
+    now: OffsetDateTime,
+) -> String {
     let envelope = Envelope {
         v: SCHEMA_VERSION,
         ts: now
             .format(TIMESTAMP)
             .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000Z")),
-        level: metadata.level().as_str(),
-        event: event_name,
-        target: metadata.target(),
+        level,
+        event,
+        target,
         pid: std::process::id(),
-        fields: visitor.fields,
+        fields,
     };
     // Serializing a struct of strings, numbers and `Value`s cannot fail.
     let mut line = serde_json::to_string(&envelope).unwrap_or_else(|_| String::from("{}"));
     line.push('\n');
     line
+}
+
+/// Redacts and clips every string in `value`, however deeply nested.
+pub(crate) fn clean_value(value: Value) -> Value {
+    match value {
+        Value::String(text) => Value::String(clip(redact_cow(&text).into_owned())),
+        Value::Array(items) => Value::Array(items.into_iter().map(clean_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (clip(redact_cow(&key).into_owned()), clean_value(value)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// Collects an event's fields as JSON values, redacting every string.

@@ -66,6 +66,9 @@
 //! a documented event is a breaking change and is announced in the changelog. The key order is
 //! a convenience for people reading the file, not part of the contract.
 //!
+//! Records that are not `tracing` events (the Python package's `logging` handler) are written
+//! with [`RecordWriter`], in the same schema and with the same redaction.
+//!
 //! # Redaction
 //!
 //! Every string is passed through [`redact`] before it is serialized: exact values given to
@@ -90,11 +93,13 @@ pub use config::{
     LogDestination,
 };
 pub use layer::{FALLBACK_EVENT, MAX_FIELD_BYTES, SCHEMA_VERSION};
+pub use record::RecordWriter;
 pub use redact::{MASK, MIN_SECRET_CHARS, redact, register_secret};
 pub use setup::{AuthLogGuard, TARGET_PREFIX, auth_log_layer, setup_auth_logging};
 
 mod config;
 mod file;
 mod layer;
+mod record;
 mod redact;
 mod setup;

@@ -23,8 +23,10 @@
 //! [`Jitter`], unless the server asked for a specific wait (`Retry-After` in seconds or as an
 //! HTTP-date, or the Hub's `RateLimit: "…";r=0;t=<s>`; see [`parse_retry_after`]), which replaces
 //! the computed delay, capped at `max_retry_after`. The policy *computes* delays
-//! ([`RetryConfig::delay_for_retry`], [`RetryConfig::schedule`]) separately from the loop that
-//! sleeps, so tests can check the schedule and, with a seed, exact jittered values.
+//! ([`RetryConfig::delay_for_retry`], [`RetryConfig::schedule`]) and decisions
+//! ([`RetryPlanner::after_failure`]) separately from the loop that sleeps, so tests can check
+//! the schedule and, with a seed, exact jittered values, and loops written elsewhere (the
+//! Python package's decorator) follow the same policy.
 //!
 //! Every retry emits one `tracing` event at WARN, target `preflight::retry`, with the fields
 //! `event = "retry"`, `operation`, `attempt` (the number that failed), `max_attempts`,
@@ -93,6 +95,7 @@
 mod classify;
 mod config;
 mod http;
+mod planner;
 mod retry;
 
 pub use classify::{Diagnosis, Transience, classify, diagnose, is_transient_status};
@@ -101,6 +104,7 @@ pub use http::{
     HttpError, HttpStatusError, MAX_ERROR_BODY_BYTES, error_for_status, parse_retry_after,
     redact_url,
 };
+pub use planner::{RetryPlanner, Step};
 pub use retry::{
     Attempt, Confirmation, GiveUpReason, Idempotency, RetryError, RetryManager, RetryStats,
     retry_with_backoff,

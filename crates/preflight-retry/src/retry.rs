@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::classify::{Transience, chain, diagnose};
 use crate::config::RetryConfig;
+use crate::planner::{RetryPlanner, Step};
 
 /// Whether sending a request twice is harmless. Every call site must say which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,8 +490,8 @@ where
     E: Error + Send + Sync + 'static,
 {
     let start = Instant::now();
-    let max_attempts = config.effective_max_attempts();
-    let mut rng = config.rng();
+    let mut planner = RetryPlanner::new(config.clone()).filling_deadline(mode.fill_deadline);
+    let max_attempts = planner.max_attempts();
     let mut number = 1;
     // Time spent inside attempts, which the `BetweenAttempts` clock leaves out.
     let mut in_attempts = Duration::ZERO;
@@ -499,9 +500,7 @@ where
         DeadlineClock::BetweenAttempts => start.elapsed().saturating_sub(in_attempts),
     };
     loop {
-        let remaining = config
-            .deadline
-            .map(|d| d.saturating_sub(counted(in_attempts)));
+        let remaining = planner.remaining(counted(in_attempts));
         if let Some(counters) = counters {
             counters.attempts.fetch_add(1, Ordering::Relaxed);
         }
@@ -555,26 +554,17 @@ where
             Transience::Transient { retry_after } => (None, false, retry_after),
         };
         let elapsed = counted(in_attempts);
-        let mut delay = match retry_after {
-            Some(wait) => wait.min(config.max_retry_after),
-            None => config.delay_for_retry(number - 1, &mut rng),
+        // The schedule and the deadline are the planner's, the same one the Python package
+        // drives its loop with.
+        let (reason, delay) = match reason {
+            Some(reason) => (Some(reason), Duration::ZERO),
+            None => match planner.after_failure(number, elapsed, true, retry_after) {
+                Step::Retry { delay } => (None, delay),
+                Step::GiveUp { reason, next_delay } => {
+                    (Some(reason), next_delay.unwrap_or_default())
+                }
+            },
         };
-        if mode.fill_deadline
-            && retry_after.is_none()
-            && let Some(deadline) = config.deadline
-            && elapsed + delay >= deadline
-        {
-            let half_left = deadline.saturating_sub(elapsed) / 2;
-            if half_left >= Duration::from_millis(50) {
-                delay = delay.min(half_left);
-            }
-        }
-        let reason = reason.or_else(|| {
-            config
-                .deadline
-                .filter(|deadline| elapsed + delay >= *deadline)
-                .map(|_| GiveUpReason::DeadlineReached)
-        });
 
         if let Some(reason) = reason {
             let give_up_reason = if confirmation_failed {

@@ -105,7 +105,7 @@ pub(crate) fn env_duration(env: &dyn Env, key: &str) -> Result<Option<Duration>,
 /// Where `::add-mask::` lines go: stdout for `check` and `upload`, stderr for `run` (whose
 /// stdout belongs to the child).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum MaskTo {
+pub enum MaskTo {
     Stdout,
     Stderr,
 }
@@ -136,7 +136,7 @@ pub(crate) fn secret_sink(in_actions: bool, to: MaskTo) -> SecretSink {
 /// Every credential value discovery (`found`, run once per command) can see is registered
 /// with the redactor and, under GitHub Actions, declared with `::add-mask::` before anything
 /// else is printed. Returns whether GitHub Actions output is active.
-pub(crate) fn protect_secrets(env: &dyn Env, found: &HfTokenDiscovery, to: MaskTo) -> bool {
+pub fn protect_secrets(env: &dyn Env, found: &HfTokenDiscovery, to: MaskTo) -> bool {
     let mut secrets: Vec<Secret> = Vec::new();
     // The token in use, one withheld by HF_HUB_DISABLE_IMPLICIT_TOKEN, and a legacy variable
     // shadowed by HF_TOKEN: all are real credentials this process can see.

@@ -2,7 +2,7 @@
 
 mod check;
 mod completions;
-mod credentials;
+pub(crate) mod credentials;
 #[cfg(feature = "demo")]
 mod demo;
 mod explain;
