@@ -11,6 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def coverage_env() -> dict:
+    """What an instrumented `preflight` needs to record coverage (`LLVM_PROFILE_FILE`), for
+    tests that run it in a cleared environment; empty outside the coverage run."""
+    return {key: os.environ[key] for key in ("LLVM_PROFILE_FILE",) if key in os.environ}
+
+
 def binary(env_var: str, name: str) -> str:
     path = os.environ.get(env_var) or str(ROOT / "target" / "debug" / name)
     if not os.access(path, os.X_OK):

@@ -1,4 +1,5 @@
-"""`preflight check hf` and the official client's `whoami()` agree on the same tokens.
+"""`preflight check hf` and the official client's `whoami()` agree on the same tokens, each
+finding the token itself (the environment or the token file), never handed it.
 
 Each scenario runs the official client in a fresh interpreter, because huggingface_hub reads
 HF_ENDPOINT once at import time.
@@ -12,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import start_emulator
+from conftest import start_emulator, coverage_env
 
 WRITE = "hf_AgreeWriteTokenAbcdefghijklmnopqrstuv"
 READ = "hf_AgreeReadTokenAbcdefghijklmnopqrstuvw"
@@ -22,9 +23,12 @@ UNKNOWN = "hf_AgreeUnknownTokenAbcdefghijklmnopqrs"
 
 OFFICIAL_WHOAMI = """
 import json, sys
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, get_token
+if get_token() != sys.argv[1]:
+    print(json.dumps({"ok": False, "error": "discovered another token"}))
+    sys.exit(0)
 try:
-    info = HfApi().whoami(token=sys.argv[1])
+    info = HfApi().whoami()
     print(json.dumps({"ok": True, "name": info["name"], "role": info["auth"]["accessToken"]["role"]}))
 except Exception as error:
     print(json.dumps({"ok": False, "error": type(error).__name__}))
@@ -53,9 +57,10 @@ def hub(tmp_path_factory):
     emulator.process.wait(timeout=10)
 
 
-def clean_env(tmp_path, hub_url, token):
+def clean_env(tmp_path, hub_url, token, where="env"):
     env = {
         "PATH": os.environ["PATH"],
+        **coverage_env(),
         "HOME": str(tmp_path),
         "HF_HOME": str(tmp_path / "hf-home"),
         "HF_ENDPOINT": hub_url,
@@ -63,11 +68,15 @@ def clean_env(tmp_path, hub_url, token):
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "PREFLIGHT_AUTH_LOG": str(tmp_path / "auth.log"),
     }
-    if token is not None:
+    if token is not None and where == "env":
         env["HF_TOKEN"] = token
+    elif token is not None:
+        (tmp_path / "hf-home").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "hf-home" / "token").write_text(token + "\n")
     return env
 
 
+@pytest.mark.parametrize("where", ["env", "file"])
 @pytest.mark.parametrize(
     "token,expected_status,expected_role",
     [
@@ -78,8 +87,8 @@ def clean_env(tmp_path, hub_url, token):
         (UNKNOWN, "INVALID", None),
     ],
 )
-def test_same_verdict_as_official_whoami(hub, tmp_path, preflight_bin, token, expected_status, expected_role):
-    env = clean_env(tmp_path, hub.url, token)
+def test_same_verdict_as_official_whoami(hub, tmp_path, preflight_bin, token, expected_status, expected_role, where):
+    env = clean_env(tmp_path, hub.url, token, where)
     official = subprocess.run(
         [sys.executable, "-c", OFFICIAL_WHOAMI, token], env=env, capture_output=True, text=True, timeout=60
     )
@@ -91,6 +100,9 @@ def test_same_verdict_as_official_whoami(hub, tmp_path, preflight_bin, token, ex
     )
     document = json.loads(ours.stdout)
     result = document["results"][0]
+    expected_source = "env:HF_TOKEN" if where == "env" else f"file:{tmp_path / 'hf-home' / 'token'}"
+    assert result["source"] == expected_source, result
+    assert official_result.get("error") != "discovered another token"
     assert result["status"] == expected_status, ours.stderr
     assert official_result["ok"] == (expected_status == "VALID")
     if official_result["ok"]:

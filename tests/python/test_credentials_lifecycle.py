@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_emulator
+from conftest import start_emulator, coverage_env
 
 WRITE = "hf_lifecycleClassicWriteAbcdefghij"
 ACCESS = "oauth.lifecycle-expired-access-1"  # not hf_…: only register_secret can hide it
@@ -73,6 +73,7 @@ def base_env(tmp_path, emu):
     hf_home.mkdir(parents=True, exist_ok=True)
     return {
         "PATH": os.environ["PATH"],
+        **coverage_env(),
         "HOME": str(home),
         "HF_HOME": str(hf_home),
         "HF_ENDPOINT": emu.url,

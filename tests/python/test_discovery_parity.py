@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import start_emulator
+from conftest import start_emulator, coverage_env
 
 # Token values the log's `hf_` + 20 alnum regex would not catch, one per source, so a mix-up
 # between sources shows in the masked form (last four characters).
@@ -99,6 +99,7 @@ def build_env(tmp_path, hub_url, hf, legacy, file_state, token_path):
     hf_home.mkdir(parents=True, exist_ok=True)
     env = {
         "PATH": os.environ["PATH"],
+        **coverage_env(),
         "HOME": str(home),
         "HF_HOME": str(hf_home),
         "HF_ENDPOINT": hub_url,

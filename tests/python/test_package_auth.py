@@ -117,6 +117,9 @@ def test_bad_arguments_raise_with_pf009(isolated_env):
 
 
 def test_modal_cli_not_found(isolated_env, tmp_path):
+    # The native check needs no CLI; the CLI path (the plan's "Modal CLI not found") is chosen
+    # as on the command line.
+    isolated_env.setenv("PREFLIGHT_MODAL_VIA", "cli")
     isolated_env.setenv("MODAL_TOKEN_ID", MODAL_ID)
     isolated_env.setenv("MODAL_TOKEN_SECRET", MODAL_SECRET)
     isolated_env.setenv("PATH", str(tmp_path / "empty-bin"))

@@ -58,7 +58,7 @@ def test_log_holds_schema_lines_the_validation_event_and_no_token(hub, isolated_
     started = [line for line in lines if line["event"] == "upload_started"]
     assert len(started) == 1
     assert started[0]["target"] == "preflight::python"
-    assert started[0]["fields"]["message"] == "uploading with ****"
+    assert started[0]["fields"]["message"] == "uploading with hf_…efgh"
     assert started[0]["fields"]["repo"] == "alice/dit-xl"
     assert started[0]["fields"]["logger"] == "preflight"
     assert not any("not written" in json.dumps(line) for line in lines)
@@ -108,7 +108,7 @@ def test_unwritable_log_is_a_warning(isolated_env, tmp_path):
 def test_redact_masks_registered_and_shaped_secrets(isolated_env):
     isolated_env.setenv("HF_TOKEN", "hf_pkg-redact-0123456789abcdefghij")
     setup_auth_logging(None)
-    assert redact("token hf_pkg-redact-0123456789abcdefghij") == "token ****"
+    assert redact("token hf_pkg-redact-0123456789abcdefghij") == "token hf_…ghij"
     assert redact("Bearer abc.def") == "Bearer ****"
 
 

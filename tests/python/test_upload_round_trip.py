@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import start_emulator
+from conftest import start_emulator, coverage_env
 
 TOKEN = "hf_RoundTripWriteTokenAbcdefghijklmnopq"
 
@@ -60,6 +60,7 @@ def hub(tmp_path_factory):
 def environment(tmp_path: Path, hub_url: str) -> dict:
     return {
         "PATH": os.environ["PATH"],
+        **coverage_env(),
         "HOME": str(tmp_path / "home"),
         "HF_HOME": str(tmp_path / "hf-home"),
         "HF_ENDPOINT": hub_url,

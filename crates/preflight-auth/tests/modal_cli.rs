@@ -423,10 +423,16 @@ async fn modal_silent_or_closed_server_is_unknown_within_the_deadline() {
     eprintln!("RPCs the fake saw before the deadline: {:?}", fake.rpcs());
 
     // Closed port: the CLI would retry for ~58 s; the deadline still holds.
+    // Without the deadline this half takes the CLI's own ~58 s of retries.
     fake.set_mode("close");
+    let started = Instant::now();
     let closed = validate_modal(&env, &options).await;
     assert_eq!(closed.status, TokenStatus::Unknown, "{closed:#?}");
     assert_eq!(closed.code, Some(Code::Pf108));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the 2 s deadline, not the CLI's retries, ended the check"
+    );
     assert!(!process_with_env(&needle));
 }
 

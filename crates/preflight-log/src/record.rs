@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(lines[0]["v"], 1);
         assert_eq!(lines[0]["event"], "upload_started");
         assert_eq!(lines[0]["target"], "preflight::python.train");
-        assert_eq!(lines[0]["fields"]["message"], "uploading with ****");
+        assert_eq!(lines[0]["fields"]["message"], "uploading with …alue");
         assert_eq!(lines[0]["fields"]["nested"]["list"][0], "hf_****");
         assert_eq!(lines[0]["fields"]["nested"]["n"], 3);
         assert_eq!(lines[1]["event"], "message");
