@@ -258,8 +258,7 @@ impl Emulator {
         });
         tracing::info!("hub-emulator listening on http://{addr}");
         Ok(RunningEmulator {
-            state,
-            addr,
+            control: EmulatorControl { state, addr },
             stop: tx,
             task,
             _tempdir: tempdir,
@@ -267,17 +266,15 @@ impl Emulator {
     }
 }
 
-/// A running emulator (in the caller's tokio runtime). Dropping it stops the
-/// server without waiting; prefer [`RunningEmulator::shutdown`].
-pub struct RunningEmulator {
+/// What both handles of a running emulator offer: its address, the fault plan, the request
+/// log and the admin operations. [`RunningEmulator`] and [`BackgroundEmulator`] dereference
+/// to it.
+pub struct EmulatorControl {
     state: Arc<server::AppState>,
     addr: SocketAddr,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    _tempdir: Option<tempfile::TempDir>,
 }
 
-impl RunningEmulator {
+impl EmulatorControl {
     /// `http://127.0.0.1:PORT` (no trailing slash).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -337,6 +334,34 @@ impl RunningEmulator {
     pub fn data_dir(&self) -> PathBuf {
         self.state.data_dir.clone()
     }
+}
+
+impl std::ops::Deref for RunningEmulator {
+    type Target = EmulatorControl;
+
+    fn deref(&self) -> &EmulatorControl {
+        &self.control
+    }
+}
+
+impl std::ops::Deref for BackgroundEmulator {
+    type Target = EmulatorControl;
+
+    fn deref(&self) -> &EmulatorControl {
+        &self.control
+    }
+}
+
+/// A running emulator (in the caller's tokio runtime). Dropping it stops the
+/// server without waiting; prefer [`RunningEmulator::shutdown`].
+pub struct RunningEmulator {
+    control: EmulatorControl,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+impl RunningEmulator {
     /// Stop serving: hanging requests are released, open connections closed.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
@@ -358,9 +383,7 @@ impl Drop for RunningEmulator {
 
 /// An emulator on its own thread and runtime, for synchronous callers. Stops on drop.
 pub struct BackgroundEmulator {
-    url: String,
-    addr: SocketAddr,
-    state: Arc<server::AppState>,
+    control: EmulatorControl,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -398,10 +421,8 @@ pub fn start_in_background(config: EmulatorConfig) -> Result<BackgroundEmulator,
             rt.shutdown_timeout(Duration::from_secs(1));
         })?;
     match ready_rx.recv() {
-        Ok(Ok((url, addr, state))) => Ok(BackgroundEmulator {
-            url,
-            addr,
-            state,
+        Ok(Ok((_url, addr, state))) => Ok(BackgroundEmulator {
+            control: EmulatorControl { state, addr },
             stop: Some(stop_tx),
             thread: Some(thread),
         }),
@@ -412,68 +433,6 @@ pub fn start_in_background(config: EmulatorConfig) -> Result<BackgroundEmulator,
         Err(_) => Err(EmulatorError::Config(
             "emulator thread exited before starting".into(),
         )),
-    }
-}
-
-impl BackgroundEmulator {
-    /// `http://127.0.0.1:PORT` (no trailing slash).
-    pub fn url(&self) -> String {
-        self.url.clone()
-    }
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-    /// A handle to the shared fault plan.
-    pub fn faults(&self) -> FaultPlan {
-        self.state.faults.clone()
-    }
-    /// The request log so far.
-    pub fn requests(&self) -> Vec<RequestRecord> {
-        self.state.log().clone()
-    }
-    /// Forget the request log.
-    pub fn clear_requests(&self) {
-        self.state.log().clear();
-    }
-    /// Accept another token.
-    pub fn add_token(&self, spec: TokenSpec) {
-        self.state.add_token(spec);
-    }
-    /// Mark a token revoked.
-    pub fn revoke_token(&self, token: &str) {
-        self.state.revoke_token(token);
-    }
-    /// Register an OAuth login (access token that expires + refresh token).
-    pub fn add_oauth_login(&self, login: OAuthLogin) -> Result<(), String> {
-        self.state.oauth().add_login(login)
-    }
-    /// Register a trusted publisher.
-    pub fn add_trusted_publisher(&self, publisher: TrustedPublisher) -> Result<(), String> {
-        self.state.oauth().add_publisher(publisher)
-    }
-    /// Merge OIDC settings (exchanged-token lifetime, request token, issuer, claims, ...).
-    pub fn set_oidc(&self, settings: OidcSettings) {
-        self.state.oauth().set_settings(settings);
-    }
-    /// Counters of `/oauth/token` and id-token traffic.
-    pub fn oauth_counters(&self) -> OAuthCounters {
-        self.state.oauth().counters()
-    }
-    /// Mint an id token signed by the emulator's issuer (default audience: [`Self::url`]).
-    pub fn mint_id_token(&self, request: &IdTokenRequest) -> Result<String, String> {
-        oauth::mint_id_token(&self.state, &format!("http://{}", self.addr), request)
-    }
-    /// The emulator's default OIDC issuer URL (`{url}/_actions`), unless set otherwise.
-    pub fn oidc_issuer(&self) -> String {
-        self.state
-            .oauth()
-            .issuer_setting()
-            .unwrap_or_else(|| format!("http://{}/_actions", self.addr))
-    }
-    /// The data directory in use.
-    pub fn data_dir(&self) -> PathBuf {
-        self.state.data_dir.clone()
     }
 }
 

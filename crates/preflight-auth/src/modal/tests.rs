@@ -404,3 +404,139 @@ async fn argv_never_holds_credentials() {
     assert!(child_env.contains(&format!("MODAL_TOKEN_ID={ID}")));
     assert!(child_env.contains(&format!("MODAL_TOKEN_SECRET={SECRET}")));
 }
+
+/// Every verdict of the CLI path, each from a stand-in `modal` that prints what the real CLI
+/// prints in that case (the real CLI cannot be made to produce most of them on demand): the
+/// status, the code, and a message that never holds the secret.
+#[tokio::test]
+async fn each_cli_verdict_maps_to_its_status_and_code() {
+    let cases: &[(&str, i32, TokenStatus, Option<Code>)] = &[
+        (
+            "Error: Token missing. Could not authenticate client.",
+            1,
+            TokenStatus::Missing,
+            Some(Code::Pf101),
+        ),
+        (
+            "Error: Modal profile 'ghost' was not found.",
+            1,
+            TokenStatus::Invalid,
+            Some(Code::Pf104),
+        ),
+        (
+            "Error when reading the modal configuration",
+            1,
+            TokenStatus::Invalid,
+            Some(Code::Pf103),
+        ),
+        (
+            "Error: OAuth and token credentials cannot both be set.",
+            1,
+            TokenStatus::Invalid,
+            Some(Code::Pf102),
+        ),
+        (
+            "Error: Could not connect to the Modal server.",
+            1,
+            TokenStatus::Unknown,
+            Some(Code::Pf108),
+        ),
+        (
+            "Error: the token has expired",
+            1,
+            TokenStatus::Expired,
+            Some(Code::Pf106),
+        ),
+        (
+            "Error: Invalid token credentials",
+            1,
+            TokenStatus::Invalid,
+            Some(Code::Pf105),
+        ),
+        (
+            "Error: something nobody expected",
+            1,
+            TokenStatus::Unknown,
+            Some(Code::Pf108),
+        ),
+        ("", 3, TokenStatus::Unknown, Some(Code::Pf108)),
+    ];
+    for (stderr, exit, status, code) in cases {
+        let home = Home::new(None);
+        let script = home.path().join("modal");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"{stderr} {SECRET}\" >&2\nexit {exit}\n"),
+        )
+        .expect("write");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let options = ModalOptions {
+            cli_path: Some(script),
+            timeout: Duration::from_secs(5),
+            via: super::ModalVia::Cli,
+        };
+        let env = home
+            .env()
+            .with("MODAL_TOKEN_ID", ID)
+            .with("MODAL_TOKEN_SECRET", SECRET);
+        let result = validate(&env, &options).await;
+        assert_eq!(
+            (result.status, result.code),
+            (*status, *code),
+            "{stderr}: {result:#?}"
+        );
+        assert!(result.remediation.is_some(), "{stderr}: a hint");
+        let text = format!(
+            "{} {:?} {:?}",
+            result.message, result.remediation, result.details
+        );
+        assert!(!text.contains(SECRET), "{stderr}: {text}");
+    }
+}
+
+#[test]
+fn modal_via_parses_and_prints_its_three_ways() {
+    for via in [
+        super::ModalVia::Auto,
+        super::ModalVia::Native,
+        super::ModalVia::Cli,
+    ] {
+        assert_eq!(super::ModalVia::parse(via.as_str()), Some(via));
+        assert_eq!(
+            super::ModalVia::parse(&format!(" {} ", via.as_str().to_uppercase())),
+            Some(via)
+        );
+    }
+    assert_eq!(super::ModalVia::parse("grpc"), None);
+}
+
+/// An empty `MODAL_SERVER_URL` would make the CLI retry for a minute; the native check says at
+/// once what to unset, without a request.
+#[tokio::test]
+async fn an_empty_server_url_is_unknown_with_the_variable_named() {
+    let home = Home::new(None);
+    let env = home
+        .env()
+        .with("MODAL_TOKEN_ID", ID)
+        .with("MODAL_TOKEN_SECRET", SECRET)
+        .with("MODAL_SERVER_URL", "");
+    let options = ModalOptions {
+        cli_path: None,
+        timeout: Duration::from_secs(5),
+        via: super::ModalVia::Native,
+    };
+    let result = validate(&env, &options).await;
+    assert_eq!(
+        (result.status, result.code),
+        (TokenStatus::Unknown, Some(Code::Pf108)),
+        "{result:#?}"
+    );
+    assert!(
+        result
+            .remediation
+            .as_deref()
+            .is_some_and(|hint| hint.contains("unset MODAL_SERVER_URL")),
+        "{result:#?}"
+    );
+}
