@@ -540,3 +540,51 @@ async fn an_empty_server_url_is_unknown_with_the_variable_named() {
         "{result:#?}"
     );
 }
+
+#[test]
+fn a_non_boolean_active_is_a_config_error_naming_the_profile() {
+    let home = Home::new(Some(&format!(
+        "[main]\ntoken_id = \"{ID}\"\ntoken_secret = \"{SECRET}\"\nactive = \"yes\"\n"
+    )));
+    let found = discover(&home.env());
+    let refusal = found.refusal.as_ref().expect("refused");
+    assert_eq!(
+        (refusal.code, refusal.status),
+        (Code::Pf103, TokenStatus::Invalid)
+    );
+    assert!(refusal.message.contains("[main]") && refusal.message.contains("not a boolean"));
+    assert!(refusal.remediation.contains("active = true"));
+}
+
+#[test]
+fn a_non_string_token_value_is_a_config_error() {
+    let home = Home::new(Some(&format!(
+        "[default]\ntoken_id = 12345\ntoken_secret = \"{SECRET}\"\n"
+    )));
+    let found = discover(&home.env());
+    let refusal = found.refusal.as_ref().expect("refused");
+    assert_eq!(
+        (refusal.code, refusal.status),
+        (Code::Pf103, TokenStatus::Invalid)
+    );
+    assert!(refusal.message.contains("`token_id`") && refusal.message.contains("not a string"));
+    assert!(!format!("{found:?}").contains(SECRET));
+}
+
+#[test]
+fn inside_a_modal_container_env_tokens_are_ignored_with_a_warning() {
+    let home = Home::new(Some(&good_profile("default", false)));
+    let env = home
+        .env()
+        .with("MODAL_IS_REMOTE", "1")
+        .with("MODAL_TOKEN_ID", "ak-envtoken00000000000000");
+    let found = discover(&env);
+    assert!(
+        found
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("MODAL_TOKEN_ID is ignored inside a Modal container")),
+        "{:?}",
+        found.warnings
+    );
+}
