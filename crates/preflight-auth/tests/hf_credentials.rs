@@ -22,7 +22,18 @@ const REFRESH: &str = "oauth.auth-tests-refresh-1";
 const REQUEST: &str = "gh.auth-tests-request-token";
 const SUB: &str = "repo:acme/train:ref:refs/heads/main";
 
+/// Formats every event into a sink, so the refresh and exchange events are built as they are
+/// for the auth log (a panic while formatting a field would fail the test). Installed once per
+/// test process; later calls are no-ops.
+fn capture_events() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .with_max_level(tracing_subscriber::filter::LevelFilter::TRACE)
+        .try_init();
+}
+
 async fn emulator() -> RunningEmulator {
+    capture_events();
     let emu = Emulator::start(EmulatorConfig {
         tokens: vec![TokenSpec::new(WRITE, "alice", TokenRole::Write)],
         ..EmulatorConfig::default()
