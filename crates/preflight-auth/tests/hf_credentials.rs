@@ -318,3 +318,47 @@ async fn trusted_publishers_exchange_and_its_failures() {
         (TokenStatus::Unknown, Some(Code::Pf013))
     );
 }
+
+/// A refresh that gets no usable answer (an error that is not `invalid_grant`, or no JSON at
+/// all) is UNKNOWN (PF014) and writes nothing: the login stays as it was, for the next try.
+#[tokio::test]
+async fn a_refresh_without_a_usable_answer_is_unknown_and_writes_nothing() {
+    for body in [r#"{"error":"server_error"}"#, "<html>maintenance</html>"] {
+        let emu = emulator().await;
+        emu.faults().add(hub_emulator::FaultRule {
+            method: Some("POST".into()),
+            path: hub_emulator::PathMatch::Exact("/oauth/token".into()),
+            fault: hub_emulator::Fault::Status {
+                code: 400,
+                retry_after: None,
+                body: Some(body.to_owned()),
+            },
+            times: hub_emulator::Times::Always,
+        });
+        let home = tempfile::tempdir().unwrap();
+        store_login(home.path());
+        let token_path = home.path().join(".cache/huggingface/token");
+        let stored_path = home.path().join(".cache/huggingface/stored_tokens");
+        let (token_before, stored_before) = (
+            fs::read_to_string(&token_path).unwrap(),
+            fs::read_to_string(&stored_path).unwrap(),
+        );
+        let auth = validator(
+            MapEnv::new().with_home(home.path()),
+            &emu,
+            None,
+            Arc::new(Mutex::new(Vec::new())),
+        );
+        let validation = auth.validate_hf(auth.discover_hf()).await;
+        assert_eq!(
+            (validation.result.status, validation.result.code),
+            (TokenStatus::Unknown, Some(Code::Pf014)),
+            "{body}: {}",
+            validation.result.message
+        );
+        assert_eq!(fs::read_to_string(&token_path).unwrap(), token_before);
+        assert_eq!(fs::read_to_string(&stored_path).unwrap(), stored_before);
+        let text = format!("{:?}", validation.result);
+        assert!(!text.contains(ACCESS) && !text.contains(REFRESH), "{text}");
+    }
+}
