@@ -225,18 +225,11 @@ pub async fn exchange(
             Err(OidcError::Refused {
                 resource: resource.to_owned(),
                 status,
-                detail: detail.map(|text| redact_jwt_like(&text, id_token)),
+                // A server may quote the subject token back; never pass it on.
+                detail: detail.map(|text| id_token.redact(&text)),
             })
         }
     }
-}
-
-/// A server may quote the subject token back; never pass it on.
-fn redact_jwt_like(text: &str, id_token: &Secret) -> String {
-    if id_token.expose().is_empty() {
-        return text.to_owned();
-    }
-    text.replace(id_token.expose(), "****")
 }
 
 #[cfg(test)]
