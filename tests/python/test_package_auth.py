@@ -165,3 +165,13 @@ def test_validate_all_tokens(hub, isolated_env):
     assert results["hf"].status is TokenStatus.VALID
     assert results["modal"].status is TokenStatus.MISSING
     assert results["modal"].provider == "modal"
+
+
+def test_a_bad_preflight_modal_via_is_a_usage_error(isolated_env):
+    isolated_env.setenv("PREFLIGHT_MODAL_VIA", "grpc")
+    isolated_env.setenv("MODAL_TOKEN_ID", MODAL_ID)
+    isolated_env.setenv("MODAL_TOKEN_SECRET", MODAL_SECRET)
+    with pytest.raises(PreflightUsageError) as raised:
+        AuthValidator().validate_modal_token()
+    assert raised.value.code == "PF009"
+    assert "PREFLIGHT_MODAL_VIA" in str(raised.value)

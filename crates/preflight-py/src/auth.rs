@@ -57,15 +57,20 @@ fn validator(py: Python<'_>, settings: Settings) -> PyResult<AuthValidator> {
     };
     // As the CLI: `PREFLIGHT_MODAL_VIA`, else native with the CLI as fallback. Naming a
     // `modal` executable asks for the CLI path.
-    let via = match (
-        &settings.modal_cli,
-        std::env::var("PREFLIGHT_MODAL_VIA").ok(),
-    ) {
-        (_, Some(text)) if ModalVia::parse(&text).is_some() => {
-            ModalVia::parse(&text).unwrap_or_default()
-        }
-        (Some(_), _) => ModalVia::Cli,
-        (None, _) => ModalVia::Auto,
+    let from_env = match std::env::var("PREFLIGHT_MODAL_VIA") {
+        Ok(text) if !text.trim().is_empty() => Some(ModalVia::parse(&text).ok_or_else(|| {
+            crate::usage_error(
+                py,
+                format!("PREFLIGHT_MODAL_VIA: `{text}` is not auto, native or cli"),
+                "set PREFLIGHT_MODAL_VIA to auto, native or cli, or unset it",
+            )
+        })?),
+        _ => None,
+    };
+    let via = match (from_env, &settings.modal_cli) {
+        (Some(via), _) => via,
+        (None, Some(_)) => ModalVia::Cli,
+        (None, None) => ModalVia::Auto,
     };
     let modal = ModalOptions {
         cli_path: settings.modal_cli,
