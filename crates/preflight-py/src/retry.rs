@@ -2,20 +2,17 @@
 //!
 //! The Python loop calls the Python function and sleeps (or awaits), because only it can; what
 //! to do after each failure comes from [`RetryPlanner`], the same code the Rust loop uses, and
-//! the `retry` / `retry_gave_up` events are written here with the Rust loop's fields.
+//! the `retry` / `retry_gave_up` events come from [`FailedAttempt`], as the Rust loop's do.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
-use preflight_retry::{GiveUpReason, Jitter, RetryConfig as Config, RetryPlanner, Step};
+use preflight_retry::{
+    FailedAttempt, GiveUpReason, Jitter, RetryConfig as Config, RetryPlanner, Step,
+};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
 use crate::log::with_log;
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
 
 /// The retry policy, in seconds. Immutable; see `preflight.RetryConfig`.
 #[pyclass(name = "RetryConfig", module = "preflight._native", frozen)]
@@ -227,49 +224,21 @@ impl PyRetryRun {
         let max_attempts = planner.max_attempts();
         let remaining = planner.remaining(elapsed);
         drop(planner);
-        let operation = self.operation.as_str();
+        let failed = FailedAttempt {
+            operation: self.operation.as_str(),
+            attempt,
+            error_kind,
+            cause: &cause,
+            elapsed,
+        };
         with_log(|| match step {
-            Step::Retry { delay } => {
-                tracing::warn!(
-                    target: "preflight::retry",
-                    event = "retry",
-                    operation,
-                    attempt,
-                    max_attempts,
-                    error_kind,
-                    cause,
-                    delay_ms = millis(delay),
-                    remaining_ms = remaining.map(millis),
-                    "{operation} attempt {attempt} of {max_attempts} failed ({error_kind}), retrying in {:.1} s",
-                    delay.as_secs_f64(),
-                );
-            }
-            Step::GiveUp { reason, next_delay } => {
-                macro_rules! gave_up {
-                    ($level:expr) => {
-                        tracing::event!(
-                            target: "preflight::retry",
-                            $level,
-                            event = "retry_gave_up",
-                            operation,
-                            attempts = attempt,
-                            reason = reason.as_str(),
-                            error_kind,
-                            cause,
-                            elapsed_ms = millis(elapsed),
-                            next_delay_ms = next_delay.map(millis),
-                            "{operation} failed after {attempt} attempt(s): {}",
-                            reason.as_str()
-                        )
-                    };
-                }
-                // As in the Rust loop: a first-attempt permanent failure is routine.
-                if attempt == 1 && reason == GiveUpReason::Permanent {
-                    gave_up!(tracing::Level::DEBUG);
-                } else {
-                    gave_up!(tracing::Level::WARN);
-                }
-            }
+            Step::Retry { delay } => failed.log_retry(max_attempts, delay, remaining),
+            // As in the Rust loop: a first-attempt permanent failure is routine.
+            Step::GiveUp { reason, next_delay } => failed.log_gave_up(
+                reason.as_str(),
+                attempt == 1 && reason == GiveUpReason::Permanent,
+                next_delay,
+            ),
         });
         Ok(match step {
             Step::Retry { delay } => (Some(delay.as_secs_f64()), None),

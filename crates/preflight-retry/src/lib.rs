@@ -94,12 +94,14 @@
 
 mod classify;
 mod config;
+mod events;
 mod http;
 mod planner;
 mod retry;
 
 pub use classify::{Diagnosis, Transience, classify, diagnose, is_transient_status};
 pub use config::{Backoff, ConfigError, Jitter, RetryConfig, env};
+pub use events::FailedAttempt;
 pub use http::{
     HttpError, HttpStatusError, MAX_ERROR_BODY_BYTES, error_for_status, parse_retry_after,
     redact_url,

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::classify::{Transience, chain, diagnose};
 use crate::config::RetryConfig;
+use crate::events::{FailedAttempt, format_seconds};
 use crate::planner::{RetryPlanner, Step};
 
 /// Whether sending a request twice is harmless. Every call site must say which.
@@ -201,15 +202,6 @@ impl<E: Error + 'static> Error for RetryError<E> {
     }
 }
 
-/// `4.2 s`, or `10 s` for whole seconds.
-fn format_seconds(duration: Duration) -> String {
-    if duration.subsec_nanos() == 0 {
-        format!("{} s", duration.as_secs())
-    } else {
-        format!("{:.1} s", duration.as_secs_f64())
-    }
-}
-
 /// Runs `operation` until it succeeds, fails permanently, runs out of attempts or would run past
 /// the deadline, sleeping the backoff between attempts (see the crate docs).
 ///
@@ -225,16 +217,14 @@ where
     Fut: Future<Output = Result<T, E>>,
     E: Error + Send + Sync + 'static,
 {
-    run_loop(
+    let policy = Policy {
         config,
-        "operation",
-        Mode::plain(idempotency),
-        &[],
-        None,
-        operation,
-        None::<fn(&E) -> NoConfirmation<T, E>>,
-    )
-    .await
+        operation_name: "operation",
+        mode: Mode::plain(idempotency),
+        predicates: &[],
+        counters: None,
+    };
+    run_loop(policy, operation, None::<fn(&E) -> NoConfirmation<T, E>>).await
 }
 
 /// What a confirmation found out about an attempt whose effect was unclear; see
@@ -272,6 +262,15 @@ impl Mode {
             fill_deadline: false,
         }
     }
+}
+
+/// Everything a run of the loop needs besides the operation: who runs it decides it.
+struct Policy<'a> {
+    config: &'a RetryConfig,
+    operation_name: &'static str,
+    mode: Mode,
+    predicates: &'a [Predicate],
+    counters: Option<&'a Counters>,
 }
 
 type NoConfirmation<T, E> = std::future::Ready<Result<Confirmation<T>, E>>;
@@ -370,12 +369,10 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Error + Send + Sync + 'static,
     {
-        run_loop(
-            &self.config,
+        let mode = self.mode(idempotency, DeadlineClock::Wall);
+        self.run_in(
             operation_name,
-            self.mode(idempotency, DeadlineClock::Wall),
-            &self.predicates,
-            Some(&self.counters),
+            mode,
             operation,
             None::<fn(&E) -> NoConfirmation<T, E>>,
         )
@@ -397,12 +394,10 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Error + Send + Sync + 'static,
     {
-        run_loop(
-            &self.config,
+        let mode = self.mode(Idempotency::Idempotent, DeadlineClock::BetweenAttempts);
+        self.run_in(
             operation_name,
-            self.mode(Idempotency::Idempotent, DeadlineClock::BetweenAttempts),
-            &self.predicates,
-            Some(&self.counters),
+            mode,
             operation,
             None::<fn(&E) -> NoConfirmation<T, E>>,
         )
@@ -430,16 +425,32 @@ impl RetryManager {
         E: Error + Send + Sync + 'static,
     {
         let mode = self.mode(Idempotency::NotIdempotent, DeadlineClock::Wall);
-        run_loop(
-            &self.config,
+        self.run_in(operation_name, mode, operation, Some(confirm))
+            .await
+    }
+
+    async fn run_in<T, E, F, Fut, C, CFut>(
+        &self,
+        operation_name: &'static str,
+        mode: Mode,
+        operation: F,
+        confirm: Option<C>,
+    ) -> Result<T, RetryError<E>>
+    where
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: FnMut(&E) -> CFut,
+        CFut: Future<Output = Result<Confirmation<T>, E>>,
+        E: Error + Send + Sync + 'static,
+    {
+        let policy = Policy {
+            config: &self.config,
             operation_name,
             mode,
-            &self.predicates,
-            Some(&self.counters),
-            operation,
-            Some(confirm),
-        )
-        .await
+            predicates: &self.predicates,
+            counters: Some(&self.counters),
+        };
+        run_loop(policy, operation, confirm).await
     }
 
     fn mode(&self, idempotency: Idempotency, clock: DeadlineClock) -> Mode {
@@ -465,20 +476,12 @@ impl RetryManager {
     }
 }
 
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 #[expect(
     clippy::too_many_lines,
     reason = "one loop; splitting it would scatter the give-up rules"
 )]
 async fn run_loop<T, E, F, Fut, C, CFut>(
-    config: &RetryConfig,
-    operation_name: &'static str,
-    mode: Mode,
-    predicates: &[Predicate],
-    counters: Option<&Counters>,
+    policy: Policy<'_>,
     mut operation: F,
     mut confirm: Option<C>,
 ) -> Result<T, RetryError<E>>
@@ -489,6 +492,13 @@ where
     CFut: Future<Output = Result<Confirmation<T>, E>>,
     E: Error + Send + Sync + 'static,
 {
+    let Policy {
+        config,
+        operation_name,
+        mode,
+        predicates,
+        counters,
+    } = policy;
     let start = Instant::now();
     let mut planner = RetryPlanner::new(config.clone()).filling_deadline(mode.fill_deadline);
     let max_attempts = planner.max_attempts();
@@ -566,64 +576,40 @@ where
             },
         };
 
-        if let Some(reason) = reason {
-            let give_up_reason = if confirmation_failed {
-                "confirmation_failed"
-            } else if blocked {
-                "not_idempotent"
-            } else {
-                reason.as_str()
-            };
-            macro_rules! gave_up {
-                ($level:expr) => {
-                    tracing::event!(
-                        target: "preflight::retry",
-                        $level,
-                        event = "retry_gave_up",
-                        operation = operation_name,
-                        attempts = number,
-                        reason = give_up_reason,
-                        error_kind = diagnosis.kind,
-                        cause = %error,
-                        elapsed_ms = millis(elapsed),
-                        next_delay_ms = (reason == GiveUpReason::DeadlineReached).then(|| millis(delay)),
-                        "{operation_name} failed after {number} attempt(s): {give_up_reason}"
-                    )
-                };
-            }
-            // A first-attempt permanent failure (a 404 the caller expects, a 401 the
-            // pre-flight reports) is routine, not a warning.
-            if number == 1 && reason == GiveUpReason::Permanent && !blocked {
-                gave_up!(tracing::Level::DEBUG);
-            } else {
-                gave_up!(tracing::Level::WARN);
-            }
-            return Err(RetryError {
-                last_error: error,
-                attempts: number,
-                elapsed: start.elapsed(),
-                reason,
-                deadline: config.deadline,
-                error_kind: diagnosis.kind,
-                blocked_by_idempotency: blocked,
+        // A block, so that the borrow of `error` (not `Sync`) ends before the sleep.
+        {
+            let failed = FailedAttempt {
                 operation: operation_name,
-            });
+                attempt: number,
+                error_kind: diagnosis.kind,
+                cause: &error,
+                elapsed,
+            };
+            if let Some(reason) = reason {
+                let give_up_reason = if confirmation_failed {
+                    "confirmation_failed"
+                } else if blocked {
+                    "not_idempotent"
+                } else {
+                    reason.as_str()
+                };
+                let routine = number == 1 && reason == GiveUpReason::Permanent && !blocked;
+                let next_delay = (reason == GiveUpReason::DeadlineReached).then_some(delay);
+                failed.log_gave_up(give_up_reason, routine, next_delay);
+                return Err(RetryError {
+                    last_error: error,
+                    attempts: number,
+                    elapsed: start.elapsed(),
+                    reason,
+                    deadline: config.deadline,
+                    error_kind: diagnosis.kind,
+                    blocked_by_idempotency: blocked,
+                    operation: operation_name,
+                });
+            }
+            let remaining = config.deadline.map(|d| d.saturating_sub(elapsed));
+            failed.log_retry(max_attempts, delay, remaining);
         }
-
-        tracing::warn!(
-            target: "preflight::retry",
-            event = "retry",
-            operation = operation_name,
-            attempt = number,
-            max_attempts,
-            error_kind = diagnosis.kind,
-            cause = %error,
-            delay_ms = millis(delay),
-            remaining_ms = config.deadline.map(|d| millis(d.saturating_sub(elapsed))),
-            "{operation_name} attempt {number} of {max_attempts} failed ({}), retrying in {}",
-            diagnosis.kind,
-            format_seconds(delay),
-        );
         drop(error);
         tokio::time::sleep(delay).await;
         if let Some(counters) = counters {
