@@ -249,6 +249,23 @@ pub(crate) struct TokenInfo {
     pub expires_text: Option<String>,
 }
 
+/// A token Modal described: valid, or expired if its expiry is not after `now`.
+pub(crate) fn judge(info: TokenInfo, now: OffsetDateTime) -> Verdict {
+    if let Some(expires) = info.expires_at
+        && expires <= now
+    {
+        let message = format!(
+            "The Modal token expired at {}.",
+            info.expires_text.clone().unwrap_or_default()
+        );
+        return Verdict::Expired {
+            info: Some(info),
+            message,
+        };
+    }
+    Verdict::Valid(info)
+}
+
 /// Classifies one run. `now` is injected for the expiry comparison.
 pub(crate) fn classify(
     code: Option<i32>,
@@ -263,19 +280,7 @@ pub(crate) fn classify(
                 "`modal token info` exited 0 but printed no `Workspace:` line".to_owned(),
             );
         }
-        if let Some(expires) = info.expires_at
-            && expires <= now
-        {
-            let message = format!(
-                "The Modal token expired at {}.",
-                info.expires_text.clone().unwrap_or_default()
-            );
-            return Verdict::Expired {
-                info: Some(info),
-                message,
-            };
-        }
-        return Verdict::Valid(info);
+        return judge(info, now);
     }
     let error = error_text(stderr);
     let all = format!("{stdout}\n{stderr}");

@@ -49,6 +49,7 @@ use preflight_errors::Code;
 use time::OffsetDateTime;
 
 use crate::{Env, Identity, Provider, TokenStatus, TokenValidationResult, vars};
+use cli::TokenInfo;
 
 mod cli;
 mod discovery;
@@ -194,11 +195,11 @@ fn native_unusable(
             "The native Modal check cannot judge this token: {why} (--modal-via native never asks the modal CLI)."
         ),
     };
-    let mut result = base(discovery, TokenStatus::Unknown, message);
-    result.code = Some(Code::Pf109);
-    result.remediation = Some(
-        "Install the modal CLI (`pip install -U modal`) so `--modal-via auto` can ask it, or run with `--modal-via cli`; if Modal refused an old client, upgrade Preflight."
-            .to_owned(),
+    let mut result = unknown(
+        discovery,
+        message,
+        Code::Pf109,
+        "Install the modal CLI (`pip install -U modal`) so `--modal-via auto` can ask it, or run with `--modal-via cli`; if Modal refused an old client, upgrade Preflight.",
     );
     result
         .details
@@ -240,16 +241,12 @@ async fn check_native(
         Ok(targets) => targets,
         Err(why) if server_url.trim().is_empty() => {
             // The CLI would retry an empty URL for a minute, then say it could not connect.
-            let mut result = base(
+            return Ok(unknown(
                 discovery,
-                TokenStatus::Unknown,
                 format!("Modal cannot be reached: {why} (server_url from {server_source})."),
-            );
-            result.code = Some(Code::Pf108);
-            result.remediation = Some(
-                "Unset the empty MODAL_SERVER_URL (`unset MODAL_SERVER_URL`), or set it to the Modal server's URL.".to_owned(),
-            );
-            return Ok(result);
+                Code::Pf108,
+                "Unset the empty MODAL_SERVER_URL (`unset MODAL_SERVER_URL`), or set it to the Modal server's URL.",
+            ));
         }
         Err(why) => return Err(why),
     };
@@ -257,16 +254,12 @@ async fn check_native(
         match native::tls_config(env.var("SSL_CERT_FILE").as_deref()) {
             Ok(config) => Some(config),
             Err(why) => {
-                let mut result = base(
+                return Ok(unknown(
                     discovery,
-                    TokenStatus::Unknown,
                     format!("Modal cannot be reached over TLS: {why}."),
-                );
-                result.code = Some(Code::Pf108);
-                result.remediation = Some(
-                    "Point SSL_CERT_FILE at a readable PEM bundle (or unset it), or install the system CA certificates (`ca-certificates`).".to_owned(),
-                );
-                return Ok(result);
+                    Code::Pf108,
+                    "Point SSL_CERT_FILE at a readable PEM bundle (or unset it), or install the system CA certificates (`ca-certificates`).",
+                ));
             }
         }
     } else {
@@ -283,7 +276,8 @@ fn value(discovery: &ModalDiscovery, key: &str) -> Result<crate::Secret, String>
         .ok_or_else(|| format!("`{key}` is missing"))
 }
 
-/// Maps the native outcome to a result, with the same statuses and codes as the CLI path.
+/// Maps the native outcome to a result, with the same statuses, codes and words as the CLI
+/// path: what both paths can learn is a [`cli::Verdict`], judged once by [`verdict_result`].
 fn native_result(
     discovery: &ModalDiscovery,
     outcome: native::Outcome,
@@ -292,29 +286,13 @@ fn native_result(
 ) -> Result<TokenValidationResult, String> {
     let secrets = discovery.secret_values();
     let scrub = |text: &str| cli::scrub(text, &secrets);
-    let set_hint = format!(
-        "Create a new token with `modal token new`, or re-copy it from modal.com/settings/tokens and run `{}`, or export MODAL_TOKEN_ID and MODAL_TOKEN_SECRET.",
-        discovery::SET_COMMAND
-    );
-    let env_note = if discovery
-        .source_label()
-        .is_some_and(|source| source.contains("env:"))
-    {
-        " MODAL_TOKEN_ID/MODAL_TOKEN_SECRET in the environment override ~/.modal.toml: correct or unset them."
-    } else {
-        ""
-    };
-    let unknown = |message: String| {
-        let mut result = base(discovery, TokenStatus::Unknown, message);
-        result.code = Some(Code::Pf108);
-        result.remediation = Some(network_hint(server_url));
-        result
-    };
-    let answer = match outcome {
+    let unreachable =
+        |message: String| unknown(discovery, message, Code::Pf108, network_hint(server_url));
+    let (answer, url) = match outcome {
         native::Outcome::NeedsCli(why) => return Err(why),
         native::Outcome::Unreachable { errors } => {
             let text = scrub(&errors.join("; "));
-            let mut result = unknown(format!(
+            let mut result = unreachable(format!(
                 "Modal could not be reached within {:.1} s ({server_url}): {text}",
                 timeout.as_secs_f64()
             ));
@@ -327,7 +305,7 @@ fn native_result(
             return Ok(result);
         }
         native::Outcome::TimedOut { url, attempts } => {
-            return Ok(unknown(format!(
+            return Ok(unreachable(format!(
                 "Modal ({url}) did not answer TokenInfoGet within {:.1} s ({attempts} attempt{}).",
                 timeout.as_secs_f64(),
                 if attempts == 1 { "" } else { "s" }
@@ -342,23 +320,17 @@ fn native_result(
             let text = scrub(&message);
             let mut result = match code {
                 tonic::Code::Unauthenticated if text.to_ascii_lowercase().contains("expired") => {
-                    let mut result = base(discovery, TokenStatus::Expired, text.clone());
-                    result.code = Some(Code::Pf106);
-                    result.remediation = Some(format!(
-                        "Create a new token with `modal token new` (or `{}` with a fresh token).{env_note}",
-                        discovery::SET_COMMAND
-                    ));
-                    result
+                    verdict_result(
+                        discovery,
+                        cli::Verdict::Expired {
+                            info: None,
+                            message: text,
+                        },
+                        server_url,
+                    )
                 }
                 tonic::Code::Unauthenticated | tonic::Code::PermissionDenied => {
-                    let mut result = base(
-                        discovery,
-                        TokenStatus::Invalid,
-                        format!("Modal rejected the token: {text}"),
-                    );
-                    result.code = Some(Code::Pf105);
-                    result.remediation = Some(format!("{set_hint}{env_note}"));
-                    result
+                    verdict_result(discovery, cli::Verdict::Invalid(text), server_url)
                 }
                 tonic::Code::FailedPrecondition => {
                     return Err(format!(
@@ -375,7 +347,7 @@ fn native_result(
                         "Modal's answer does not match the messages this Preflight knows ({text})"
                     ));
                 }
-                other => unknown(format!(
+                other => unreachable(format!(
                     "Modal ({url}) answered {other:?} after {attempts} attempt{}: {text}",
                     if attempts == 1 { "" } else { "s" }
                 )),
@@ -387,10 +359,17 @@ fn native_result(
         }
         native::Outcome::Answered { info, url } => (*info, url),
     };
-    let (answer, url) = answer;
     if answer.workspace_name.is_empty() && answer.token_id.is_empty() {
         return Err("Modal answered TokenInfoGet without a token id or workspace".to_owned());
     }
+    let verdict = cli::judge(token_info(&answer), OffsetDateTime::now_utc());
+    let mut result = verdict_result(discovery, verdict, server_url);
+    result.details.insert("server".to_owned(), url);
+    Ok(result)
+}
+
+/// The native answer in the shape `modal token info` prints it.
+fn token_info(answer: &native::TokenInfoGetResponse) -> TokenInfo {
     let (user, service_user) = match &answer.identity {
         Some(native::TokenIdentity::User(user)) => (Some(user.username.clone()), false),
         Some(native::TokenIdentity::ServiceUser(service)) => {
@@ -398,59 +377,19 @@ fn native_result(
         }
         None => (None, false),
     };
-    let expires = answer
+    let expires_at = answer
         .expires_at
         .filter(|stamp| stamp.seconds > 0)
         .and_then(|stamp| OffsetDateTime::from_unix_timestamp(stamp.seconds).ok());
-    let expires_text = expires.map(format_utc);
-    let workspace = answer.workspace_name.clone();
-    let token_name = Some(answer.token_name.clone()).filter(|name| !name.is_empty());
-    let mut result = match expires {
-        Some(at) if at <= OffsetDateTime::now_utc() => {
-            let mut result = base(
-                discovery,
-                TokenStatus::Expired,
-                format!(
-                    "The Modal token expired at {}.",
-                    expires_text.clone().unwrap_or_default()
-                ),
-            );
-            result.code = Some(Code::Pf106);
-            result.remediation = Some(format!(
-                "Create a new token with `modal token new` (or `{}` with a fresh token).{env_note}",
-                discovery::SET_COMMAND
-            ));
-            result
-        }
-        _ => base(
-            discovery,
-            TokenStatus::Valid,
-            format!(
-                "Modal token is valid: workspace {workspace}, {} {}.",
-                if service_user { "service user" } else { "user" },
-                user.as_deref().unwrap_or("?")
-            ),
-        ),
-    };
-    if let Some(text) = &expires_text {
-        result.details.insert("expires_at".to_owned(), text.clone());
+    TokenInfo {
+        workspace: Some(answer.workspace_name.clone()),
+        user,
+        service_user,
+        token_name: Some(answer.token_name.clone()).filter(|name| !name.is_empty()),
+        expires_at,
+        expires_text: expires_at.map(format_utc),
     }
-    result.details.insert("server".to_owned(), url);
-    if service_user {
-        result
-            .details
-            .insert("service_user".to_owned(), "true".to_owned());
-    }
-    result.identity = Some(Identity {
-        name: user,
-        kind: Some(if service_user { "service_user" } else { "user" }.to_owned()),
-        orgs: Vec::new(),
-        workspace: Some(workspace),
-        token_name,
-    });
-    Ok(result)
 }
-
 /// `2030-01-01 00:00:00 UTC`, as the CLI prints it under `TZ=UTC`.
 fn format_utc(at: OffsetDateTime) -> String {
     let format =
@@ -475,6 +414,19 @@ fn base(discovery: &ModalDiscovery, status: TokenStatus, message: String) -> Tok
     result
 }
 
+/// An `UNKNOWN` result with its code and what to do about it.
+fn unknown(
+    discovery: &ModalDiscovery,
+    message: String,
+    code: Code,
+    remediation: impl Into<String>,
+) -> TokenValidationResult {
+    let mut result = base(discovery, TokenStatus::Unknown, message);
+    result.code = Some(code);
+    result.remediation = Some(remediation.into());
+    result
+}
+
 fn refused(discovery: &ModalDiscovery, refusal: &Refusal) -> TokenValidationResult {
     let mut result = base(discovery, refusal.status, refusal.message.clone());
     result.code = Some(refusal.code);
@@ -496,7 +448,6 @@ async fn check_with_cli(
         Err(why) => return cli_not_found(discovery, &why),
     };
     let outcome = cli::run(&program, cli::child_env(env), options.timeout).await;
-    let secrets = discovery.secret_values();
     let server = env
         .var(vars::MODAL_SERVER_URL)
         .filter(|url| !url.is_empty())
@@ -509,17 +460,11 @@ async fn check_with_cli(
             );
         }
         cli::RunOutcome::TimedOut => {
-            let mut result = base(
-                discovery,
-                TokenStatus::Unknown,
-                format!(
-                    "`modal token info` did not answer within {:.1} s (server {server}); it was stopped.",
-                    options.timeout.as_secs_f64()
-                ),
+            let message = format!(
+                "`modal token info` did not answer within {:.1} s (server {server}); it was stopped.",
+                options.timeout.as_secs_f64()
             );
-            result.code = Some(Code::Pf108);
-            result.remediation = Some(network_hint(&server));
-            return result;
+            return unknown(discovery, message, Code::Pf108, network_hint(&server));
         }
         cli::RunOutcome::Exited {
             code,
@@ -528,6 +473,16 @@ async fn check_with_cli(
         } => (code, stdout, stderr),
     };
     let verdict = cli::classify(code, &stdout, &stderr, OffsetDateTime::now_utc());
+    verdict_result(discovery, verdict, &server)
+}
+
+/// The result for what either check path learned about the credential.
+fn verdict_result(
+    discovery: &ModalDiscovery,
+    verdict: cli::Verdict,
+    server: &str,
+) -> TokenValidationResult {
+    let secrets = discovery.secret_values();
     let scrub = |text: &str| cli::scrub(text, &secrets);
     let set_hint = format!(
         "Create a new token with `modal token new`, or re-copy it from modal.com/settings/tokens and run `{}`, or export MODAL_TOKEN_ID and MODAL_TOKEN_SECRET.",
@@ -543,9 +498,16 @@ async fn check_with_cli(
     };
     let (status, code, message, remediation, info) = match verdict {
         cli::Verdict::Valid(info) => {
-            let user = info.user.clone().unwrap_or_else(|| "?".to_owned());
-            let workspace = info.workspace.clone().unwrap_or_else(|| "?".to_owned());
-            let message = format!("Modal token is valid: workspace {workspace}, user {user}.");
+            let message = format!(
+                "Modal token is valid: workspace {}, {} {}.",
+                info.workspace.as_deref().unwrap_or("?"),
+                if info.service_user {
+                    "service user"
+                } else {
+                    "user"
+                },
+                info.user.as_deref().unwrap_or("?")
+            );
             (TokenStatus::Valid, None, message, None, Some(info))
         }
         cli::Verdict::Expired { info, message } => (
@@ -597,7 +559,7 @@ async fn check_with_cli(
             TokenStatus::Unknown,
             Some(Code::Pf108),
             format!("Modal could not be reached ({server}): {}", scrub(&text)),
-            Some(network_hint(&server)),
+            Some(network_hint(server)),
             None,
         ),
         cli::Verdict::Unknown(text) => (
@@ -606,7 +568,7 @@ async fn check_with_cli(
             format!("`modal token info` failed: {}", scrub(&text)),
             Some(format!(
                 "Run `modal token info` yourself to see the full error; upgrade with `pip install -U modal` if it is old. {}",
-                network_hint(&server)
+                network_hint(server)
             )),
             None,
         ),
@@ -642,17 +604,12 @@ async fn check_with_cli(
 }
 
 fn cli_not_found(discovery: &ModalDiscovery, why: &str) -> TokenValidationResult {
-    let mut result = base(
+    unknown(
         discovery,
-        TokenStatus::Unknown,
         format!("The modal CLI is needed to validate Modal credentials, but {why}."),
-    );
-    result.code = Some(Code::Pf107);
-    result.remediation = Some(
-        "Install it with `pip install modal` (then `modal --version`), make sure `modal` is on PATH, or point the modal CLI path option at it."
-            .to_owned(),
-    );
-    result
+        Code::Pf107,
+        "Install it with `pip install modal` (then `modal --version`), make sure `modal` is on PATH, or point the modal CLI path option at it.",
+    )
 }
 
 fn network_hint(server: &str) -> String {
