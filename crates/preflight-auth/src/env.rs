@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::fmt;
 use std::path::PathBuf;
 
 /// A source of environment variables and the home directory.
@@ -19,6 +20,13 @@ pub trait Env: Send + Sync {
     /// The value of `key` as UTF-8, if set and valid UTF-8 (possibly empty).
     fn var(&self, key: &str) -> Option<String> {
         self.var_os(key).and_then(|value| value.into_string().ok())
+    }
+}
+
+/// Names the type only: an environment holds credentials, so its values are never printed.
+impl fmt::Debug for dyn Env {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("Env")
     }
 }
 

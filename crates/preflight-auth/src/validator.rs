@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
@@ -14,7 +14,7 @@ use crate::hf::discovery::{
 };
 use crate::hf::oidc::{self, OidcError};
 use crate::hf::permission::{check_permission, undetermined};
-use crate::hf::refresh::{RefreshError, StoredLogin, refresh_login};
+use crate::hf::refresh::{RefreshError, StoredLogin, refresh_login, unix_time};
 use crate::hf::repo::Need;
 use crate::hf::repo::RepoTarget;
 use crate::hf::shape::check_shape;
@@ -79,7 +79,7 @@ pub struct HfValidation {
 }
 
 /// How a token can be renewed, and when it expires.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct HfRenewal {
     kind: RenewalKind,
     /// When the validated token expires, when known.
@@ -119,16 +119,6 @@ pub enum RenewalError {
     Failed(String),
 }
 
-impl fmt::Debug for HfRenewal {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("HfRenewal")
-            .field("kind", &self.kind)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
 impl HfRenewal {
     fn none(reason: &str) -> Self {
         HfRenewal {
@@ -162,11 +152,7 @@ impl HfRenewal {
         match &self.kind {
             RenewalKind::None(reason) => Err(RenewalError::Unavailable(reason.clone())),
             RenewalKind::Oidc(request) => {
-                let id_token =
-                    oidc::id_token(&client, request, &self.endpoint, self.timeout, &accept)
-                        .await
-                        .map_err(|error| RenewalError::Failed(error.to_string()))?;
-                match oidc::exchange(&client, &self.endpoint, &id_token, &request.resource, self.timeout, &accept).await {
+                match oidc::obtain(&client, request, &self.endpoint, self.timeout, &accept).await {
                     Ok(exchanged) => {
                         log_exchange(request, &exchanged, "renewed");
                         Ok((exchanged.token, Some(exchanged.expires_at)))
@@ -190,11 +176,7 @@ impl HfRenewal {
                 };
                 match refresh_login(&client, &self.endpoint, &**env, login, current, self.timeout, &accept).await {
                     Ok(refreshed) => {
-                        log_refresh(login, &refreshed, &self.endpoint);
-                        let expires = refreshed
-                            .expires_at
-                            .and_then(|at| u64::try_from(at).ok())
-                            .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+                        let expires = refreshed.expires();
                         Ok((refreshed.token, expires))
                     }
                     Err(RefreshError::Revoked { .. }) => Err(RenewalError::Unavailable(
@@ -242,21 +224,11 @@ impl Default for HfOptions {
 /// Each HF validation emits one `tracing` event at INFO, target `preflight::auth`, with
 /// `event = "token_validated"`, `provider`, `status`, `source`, `masked_token`, `latency_ms`,
 /// `code`, `identity`, `repo` and `permission` — never the token itself.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AuthValidator {
     env: Arc<dyn Env>,
     hf: HfOptions,
     modal: ModalOptions,
-}
-
-impl fmt::Debug for AuthValidator {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("AuthValidator")
-            .field("hf", &self.hf)
-            .field("modal", &self.modal)
-            .finish_non_exhaustive()
-    }
 }
 
 impl AuthValidator {
@@ -522,10 +494,7 @@ impl AuthValidator {
                 stored_tokens_path: stored_path.clone(),
                 name: stored.name.clone(),
             };
-            let expiry = stored
-                .expires_at
-                .and_then(|at| u64::try_from(at).ok())
-                .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+            let expiry = stored.expires_at.and_then(unix_time);
             used.renewal =
                 self.renewal(RenewalKind::OAuth(login.clone()), endpoint, &client, expiry);
             if self.hf.no_refresh {
@@ -564,13 +533,9 @@ impl AuthValidator {
                 .await
                 {
                     Ok(new) => {
-                        log_refresh(&login, &new, endpoint);
                         token = new.token.clone();
                         refreshed = true;
-                        used.renewal.expires_at = new
-                            .expires_at
-                            .and_then(|at| u64::try_from(at).ok())
-                            .map(|at| UNIX_EPOCH + Duration::from_secs(at));
+                        used.renewal.expires_at = new.expires();
                         result.masked_token = Some(token.masked());
                         result.details.insert("refreshed".into(), "true".into());
                         if new.adopted {
@@ -792,19 +757,7 @@ impl AuthValidator {
             .details
             .insert("oidc_resource".into(), request.resource.clone());
         let accept = |secret: &Secret| self.accept(secret);
-        let attempt = async {
-            let id_token =
-                oidc::id_token(client, request, endpoint, self.hf.timeout, &accept).await?;
-            oidc::exchange(
-                client,
-                endpoint,
-                &id_token,
-                &request.resource,
-                self.hf.timeout,
-                &accept,
-            )
-            .await
-        };
+        let attempt = oidc::obtain(client, request, endpoint, self.hf.timeout, &accept);
         match attempt.await {
             Ok(exchanged) => {
                 log_exchange(request, &exchanged, "exchanged");
@@ -865,21 +818,6 @@ fn log_exchange(request: &OidcRequest, exchanged: &oidc::Exchanged, how: &'stati
         expires_in = exchanged.expires_in,
         how,
         "trusted publishers token {how}"
-    );
-}
-
-fn log_refresh(login: &StoredLogin, refreshed: &crate::hf::refresh::Refreshed, endpoint: &str) {
-    tracing::info!(
-        target: "preflight::auth",
-        event = "token_refreshed",
-        provider = "hf",
-        source = %format!("file:{}", login.token_path.display()),
-        stored_token_name = %login.name,
-        masked_token = %refreshed.token.masked(),
-        expires_at = refreshed.expires_at,
-        by_other_process = refreshed.adopted,
-        endpoint,
-        "hf oauth token refreshed"
     );
 }
 

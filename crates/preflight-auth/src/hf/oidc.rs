@@ -81,6 +81,27 @@ pub fn audience_url(request_url: &str, audience: &str) -> Result<String, String>
     Ok(url.into())
 }
 
+/// Obtains a Hub token for `request`: mints (or takes) the id token for the Hub at `endpoint`,
+/// then exchanges it. Both the check and every renewal during long work go through here.
+pub async fn obtain(
+    client: &reqwest::Client,
+    request: &OidcRequest,
+    endpoint: &str,
+    timeout: Duration,
+    on_secret: &(dyn Fn(&Secret) + Send + Sync),
+) -> Result<Exchanged, OidcError> {
+    let id_token = id_token(client, request, endpoint, timeout, on_secret).await?;
+    exchange(
+        client,
+        endpoint,
+        &id_token,
+        &request.resource,
+        timeout,
+        on_secret,
+    )
+    .await
+}
+
 /// Obtains the id token named by `request`: `HF_OIDC_ID_TOKEN` as is, or a fresh one minted
 /// from GitHub Actions. `on_secret` sees a minted token before anything else happens.
 pub async fn id_token(

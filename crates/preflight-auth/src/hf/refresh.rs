@@ -63,6 +63,47 @@ pub struct Refreshed {
     pub adopted: bool,
 }
 
+impl Refreshed {
+    /// The result, announced by event `token_refreshed` (masked token only).
+    fn logged(
+        login: &StoredLogin,
+        endpoint: &str,
+        token: Secret,
+        expires_at: Option<i64>,
+        adopted: bool,
+    ) -> Refreshed {
+        tracing::info!(
+            target: "preflight::auth",
+            event = "token_refreshed",
+            provider = "hf",
+            source = %format!("file:{}", login.token_path.display()),
+            stored_token_name = %login.name,
+            masked_token = %token.masked(),
+            expires_at,
+            by_other_process = adopted,
+            endpoint,
+            "hf oauth token refreshed"
+        );
+        Refreshed {
+            token,
+            expires_at,
+            adopted,
+        }
+    }
+
+    /// When the new token expires, when known.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.expires_at.and_then(unix_time)
+    }
+}
+
+/// `seconds` since the epoch; `None` before it.
+pub(crate) fn unix_time(seconds: i64) -> Option<SystemTime> {
+    u64::try_from(seconds)
+        .ok()
+        .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds))
+}
+
 /// Why a refresh did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefreshError {
@@ -90,7 +131,6 @@ struct TokenAnswer {
 }
 
 /// Refreshes `login` whose current access token is `current`, under the official lock.
-/// `force` refreshes even when `stored_tokens` says it is not due (a 401 mid-upload).
 /// `on_secret` sees every new credential (access and refresh token) before anything else
 /// happens with it, so it can be registered for redaction.
 pub async fn refresh_login(
@@ -102,21 +142,8 @@ pub async fn refresh_login(
     timeout: Duration,
     on_secret: &(dyn Fn(&Secret) + Send + Sync),
 ) -> Result<Refreshed, RefreshError> {
-    let lock = acquire_lock(login.lock_path()).await?;
-    let outcome = refresh_locked(client, endpoint, env, login, current, timeout, on_secret).await;
-    drop(lock);
-    outcome
-}
-
-async fn refresh_locked(
-    client: &reqwest::Client,
-    endpoint: &str,
-    env: &dyn Env,
-    login: &StoredLogin,
-    current: &Secret,
-    timeout: Duration,
-    on_secret: &(dyn Fn(&Secret) + Send + Sync),
-) -> Result<Refreshed, RefreshError> {
+    // Held until the refresh is written (or has failed): the official client's lock.
+    let _lock = acquire_lock(login.lock_path()).await?;
     let mut sections = read_stored(&login.stored_tokens_path)?;
     let Some(index) = sections.iter().position(|(name, _)| *name == login.name) else {
         return Err(RefreshError::Transient {
@@ -139,11 +166,8 @@ async fn refresh_locked(
         // Another process refreshed while we waited: adopt its result, send nothing.
         let token = Secret::new(stored_token);
         on_secret(&token);
-        return Ok(Refreshed {
-            token,
-            expires_at: field(&fields, "expires_at").and_then(|at| at.trim().parse().ok()),
-            adopted: true,
-        });
+        let expires_at = field(&fields, "expires_at").and_then(|at| at.trim().parse().ok());
+        return Ok(Refreshed::logged(login, endpoint, token, expires_at, true));
     }
     let Some(refresh_token) = field(&fields, "refresh_token").map(Secret::new) else {
         return Err(RefreshError::Revoked {
@@ -235,11 +259,7 @@ async fn refresh_locked(
     if file_token.as_deref() == Some(current.expose()) {
         save_failed(write_secret(&login.token_path, token.expose()))?;
     }
-    Ok(Refreshed {
-        token,
-        expires_at,
-        adopted: false,
-    })
+    Ok(Refreshed::logged(login, endpoint, token, expires_at, false))
 }
 
 fn save_failed(result: std::io::Result<()>) -> Result<(), RefreshError> {
