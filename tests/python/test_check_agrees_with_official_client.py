@@ -6,14 +6,12 @@ HF_ENDPOINT once at import time.
 """
 
 import json
-import os
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 
-from conftest import start_emulator, coverage_env
+from conftest import admin, hub_env, start_emulator
 
 WRITE = "hf_AgreeWriteTokenAbcdefghijklmnopqrstuv"
 READ = "hf_AgreeReadTokenAbcdefghijklmnopqrstuvw"
@@ -45,29 +43,13 @@ def hub(tmp_path_factory):
         "--token", f"{FINE}=alice:fine:repo.write@user/alice",
         "--token", f"{REVOKED}=alice:write",
     )
-    request = urllib.request.Request(
-        f"{emulator.url}/_emulator/tokens/revoke",
-        data=json.dumps({"token": REVOKED}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=10).read()
+    admin(emulator, "/_emulator/tokens/revoke", {"token": REVOKED})
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def clean_env(tmp_path, hub_url, token, where="env"):
-    env = {
-        "PATH": os.environ["PATH"],
-        **coverage_env(),
-        "HOME": str(tmp_path),
-        "HF_HOME": str(tmp_path / "hf-home"),
-        "HF_ENDPOINT": hub_url,
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "PREFLIGHT_AUTH_LOG": str(tmp_path / "auth.log"),
-    }
+    env = hub_env(hub_url, tmp_path, tmp_path / "hf-home", tmp_path / "auth.log")
     if token is not None and where == "env":
         env["HF_TOKEN"] = token
     elif token is not None:

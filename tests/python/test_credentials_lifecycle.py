@@ -13,7 +13,6 @@ Every case searches stdout, stderr, the auth log and the step summary for every 
 used or obtained (`::add-mask::` lines excepted: GitHub needs the value there).
 """
 
-import configparser
 import json
 import os
 import re
@@ -23,84 +22,36 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from conftest import start_emulator, coverage_env
-
-WRITE = "hf_lifecycleClassicWriteAbcdefghij"
-ACCESS = "oauth.lifecycle-expired-access-1"  # not hf_…: only register_secret can hide it
-REFRESH = "oauth.lifecycle-refresh-token-1"
-REQUEST_TOKEN = "gh.request-token-lifecycle-1"
-SUB = "repo:acme/train:ref:refs/heads/main"
-
-
-def admin(emu, path, body=None, token=None, method=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(emu.url + path, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        text = answer.read()
-        return json.loads(text) if text else None
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    started = []
-
-    def start(*args):
-        emu = start_emulator(
-            tmp_path,
-            "--token", f"{WRITE}=alice+acme:write",
-            "--actions-request-token", REQUEST_TOKEN,
-            *args,
-        )
-        started.append(emu)
-        for repo in ("m1", "other"):
-            admin(emu, "/api/repos/create", {"name": repo, "organization": "alice"}, token=WRITE)
-        return emu
-
-    yield start
-    for emu in started:
-        emu.process.kill()
-        emu.process.wait()
+from conftest import (
+    ACCESS,
+    REFRESH,
+    REQUEST_TOKEN,
+    SUB,
+    WRITE,
+    admin,
+    hub_env,
+    mint_id_token,
+    oauth_counters,
+    read_login,
+    write_login,
+)
 
 
 def base_env(tmp_path, emu):
     home = tmp_path / "home"
     hf_home = home / "hf-home"
     hf_home.mkdir(parents=True, exist_ok=True)
-    return {
-        "PATH": os.environ["PATH"],
-        **coverage_env(),
-        "HOME": str(home),
-        "HF_HOME": str(hf_home),
-        "HF_ENDPOINT": emu.url,
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_XET": "1",
-        "PREFLIGHT_AUTH_LOG": str(tmp_path / "auth.log"),
-        "PREFLIGHT_NO_PROGRESS": "1",
-    }
+    return hub_env(emu.url, home, hf_home, tmp_path / "auth.log", PREFLIGHT_NO_PROGRESS="1")
 
 
-def store_login(env, access=ACCESS, refresh=REFRESH, expires_at=None):
-    hf_home = Path(env["HF_HOME"])
-    (hf_home / "token").write_text(access)
-    config = configparser.ConfigParser(interpolation=None)
-    config["oauth-alice"] = {
-        "hf_token": access,
-        "refresh_token": refresh,
-        "expires_at": str(expires_at if expires_at is not None else int(time.time()) - 60),
-    }
-    with open(hf_home / "stored_tokens", "w") as handle:
-        config.write(handle)
+def store_login(env):
+    """alice's expired OAuth login (`ACCESS`, `REFRESH`) under the HF_HOME of `env`."""
+    write_login(Path(env["HF_HOME"]))
 
 
-def read_login(env):
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(Path(env["HF_HOME"]) / "stored_tokens")
-    return dict(config["oauth-alice"]), (Path(env["HF_HOME"]) / "token").read_text()
+def login_of(env):
+    """The stored login under the HF_HOME of `env` and the token file."""
+    return read_login(Path(env["HF_HOME"]))
 
 
 def assert_no_secret(tmp_path, secrets, *texts):
@@ -144,14 +95,14 @@ def test_expired_oauth_login_is_refreshed_as_the_official_client_does(tmp_path, 
     assert result["details"]["refreshed"] == "true"
     assert "(refreshed)" in result["message"]
 
-    fields, token_file = read_login(env)
+    fields, token_file = login_of(env)
     new_access, new_refresh = fields["hf_token"], fields["refresh_token"]
     assert new_access != ACCESS and token_file == new_access
     assert new_refresh != REFRESH, "the rotated refresh token is stored"
     assert int(fields["expires_at"]) > time.time() + 24 * 3600
     mode = os.stat(Path(env["HF_HOME"]) / "stored_tokens").st_mode & 0o777
     assert mode == 0o600
-    assert admin(emu, "/_emulator/oauth")["refresh_requests"] == 1
+    assert oauth_counters(emu)["refresh_requests"] == 1
     log = (tmp_path / "auth.log").read_text()
     assert '"event":"token_refreshed"' in log
 
@@ -159,7 +110,7 @@ def test_expired_oauth_login_is_refreshed_as_the_official_client_does(tmp_path, 
     official = subprocess.run([sys.executable, "-c", OFFICIAL_WHOAMI], env=env, capture_output=True, text=True, timeout=60)
     assert official.returncode == 0, official.stderr
     assert json.loads(official.stdout)["name"] == "alice"
-    assert admin(emu, "/_emulator/oauth")["refresh_requests"] == 1
+    assert oauth_counters(emu)["refresh_requests"] == 1
     assert_no_secret(tmp_path, [ACCESS, REFRESH, new_access, new_refresh], done.stdout, done.stderr)
 
 
@@ -168,14 +119,14 @@ def test_revoked_refresh_token_is_expired_and_says_hf_auth_login(tmp_path, emula
     admin(emu, "/_emulator/oauth/revoke", {"refresh_token": REFRESH})
     env = base_env(tmp_path, emu)
     store_login(env)
-    before = read_login(env)
+    before = login_of(env)
 
     done = check(preflight_bin, env)
     assert done.returncode == 12, done.stderr
     result = json.loads(done.stdout)["results"][0]
     assert (result["status"], result["code"]) == ("EXPIRED", "PF004")
     assert "hf auth login" in done.stderr
-    assert read_login(env) == before, "nothing written"
+    assert login_of(env) == before, "nothing written"
     assert_no_secret(tmp_path, [ACCESS, REFRESH], done.stdout, done.stderr)
 
 
@@ -183,12 +134,12 @@ def test_no_refresh_reports_without_writing(tmp_path, emulator, preflight_bin):
     emu = emulator("--oauth-login", f"{ACCESS}=alice:write refresh={REFRESH} expires_in=-60")
     env = base_env(tmp_path, emu)
     store_login(env)
-    before = read_login(env)
+    before = login_of(env)
     done = check(preflight_bin, env, "--no-refresh")
     assert done.returncode == 12, done.stderr
     assert "--no-refresh" in json.loads(done.stdout)["results"][0]["message"]
-    assert read_login(env) == before
-    assert admin(emu, "/_emulator/oauth")["refresh_requests"] == 0
+    assert login_of(env) == before
+    assert oauth_counters(emu)["refresh_requests"] == 0
 
 
 def test_two_checks_and_the_official_client_at_once_refresh_once(tmp_path, emulator, preflight_bin):
@@ -205,8 +156,8 @@ def test_two_checks_and_the_official_client_at_once_refresh_once(tmp_path, emula
         assert process.returncode == 0, err
     for out, _ in outputs[:2]:
         assert json.loads(out)["results"][0]["status"] == "VALID"
-    assert admin(emu, "/_emulator/oauth")["refresh_requests"] == 1
-    fields, token_file = read_login(env)
+    assert oauth_counters(emu)["refresh_requests"] == 1
+    fields, token_file = login_of(env)
     assert token_file == fields["hf_token"] != ACCESS
     assert_no_secret(
         tmp_path, [ACCESS, REFRESH, fields["hf_token"], fields["refresh_token"]],
@@ -239,7 +190,7 @@ def resolve(emu, path, repo="alice/m1"):
 
 def test_keyless_with_a_pre_minted_id_token_checks_and_uploads(tmp_path, emulator, preflight_bin):
     emu = emulator("--trusted-publisher", f"alice/m1 sub={SUB}")
-    id_token = admin(emu, "/_emulator/oidc/id-token", {})["value"]
+    id_token = mint_id_token(emu)
     env = oidc_env(tmp_path, emu)
     env["HF_OIDC_ID_TOKEN"] = id_token
 
@@ -273,7 +224,7 @@ def test_keyless_on_github_actions_with_a_query_in_the_request_url(tmp_path, emu
     assert any(REQUEST_TOKEN in line for line in masks)
     assert any("hf_jwt_" in line for line in masks), "the exchanged token is masked before use"
     assert lines[0].startswith("::add-mask::"), "masks come before anything else"
-    counters = admin(emu, "/_emulator/oauth")
+    counters = oauth_counters(emu)
     assert counters["id_token_requests"] == 1 and counters["exchanges_granted"] == 1
     assert_no_secret(tmp_path, [REQUEST_TOKEN, WRITE], done.stdout, done.stderr)
 
@@ -338,7 +289,7 @@ def test_an_upload_outliving_three_second_tokens_lands_byte_identical(tmp_path, 
     assert elapsed > 10, f"the scenario needs an upload longer than 10 s, took {elapsed:.1f}"
     for path, data in payload.items():
         assert resolve(emu, path) == data, path
-    counters = admin(emu, "/_emulator/oauth")
+    counters = oauth_counters(emu)
     assert counters["exchanges_granted"] >= 3, counters
     log = (tmp_path / "auth.log").read_text()
     assert '"event":"token_renewed"' in log
@@ -353,7 +304,7 @@ def test_an_expiring_pre_minted_id_token_stops_with_pf220_and_stays_resumable(tm
         "--exchanged-token-lifetime", "3",
         "--fault", "* prefix:/api/ delay=1500ms",
     )
-    id_token = admin(emu, "/_emulator/oidc/id-token", {"lifetime_secs": 2})["value"]
+    id_token = mint_id_token(emu, lifetime_secs=2)
     env = oidc_env(tmp_path, emu)
     env["HF_OIDC_ID_TOKEN"] = id_token
     folder = tmp_path / "ckpt"
@@ -391,9 +342,9 @@ def test_an_oauth_login_is_refreshed_again_during_a_long_upload(tmp_path, emulat
     assert upload.returncode == 0, upload.stderr
     for name, data in payload.items():
         assert resolve(emu, name) == data, name
-    counters = admin(emu, "/_emulator/oauth")
+    counters = oauth_counters(emu)
     assert counters["refresh_requests"] >= 2 and counters["refresh_requests"] == counters["refreshes_granted"], counters
-    fields, token_file = read_login(env)
+    fields, token_file = login_of(env)
     assert token_file == fields["hf_token"] != ACCESS
     assert_no_secret(
         tmp_path, [ACCESS, REFRESH, fields["hf_token"], fields["refresh_token"]], upload.stdout, upload.stderr

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import start_emulator, coverage_env
+from conftest import hub_env, start_emulator
 
 # Token values the log's `hf_` + 20 alnum regex would not catch, one per source, so a mix-up
 # between sources shows in the masked form (last four characters).
@@ -89,25 +89,14 @@ def hub(tmp_path_factory):
         *[arg for token in [ENV_TOKEN, LEGACY_TOKEN, FILE_TOKEN, OTHER_FILE_TOKEN] for arg in ("--token", f"{token}=alice:write")],
     )
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def build_env(tmp_path, hub_url, hf, legacy, file_state, token_path):
     home = tmp_path / "home"
     hf_home = home / "hf-home"
     hf_home.mkdir(parents=True, exist_ok=True)
-    env = {
-        "PATH": os.environ["PATH"],
-        **coverage_env(),
-        "HOME": str(home),
-        "HF_HOME": str(hf_home),
-        "HF_ENDPOINT": hub_url,
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "HF_HUB_DISABLE_XET": "1",
-        "PREFLIGHT_AUTH_LOG": str(tmp_path / "auth.log"),
-        "PREFLIGHT_RETRY_MAX_ATTEMPTS": "1",
-    }
+    env = hub_env(hub_url, home, hf_home, tmp_path / "auth.log", PREFLIGHT_RETRY_MAX_ATTEMPTS="1")
     for name, choice, token in [("HF_TOKEN", hf, ENV_TOKEN), ("HUGGING_FACE_HUB_TOKEN", legacy, LEGACY_TOKEN)]:
         if choice == "token":
             env[name] = token

@@ -11,7 +11,6 @@ HF_ENDPOINT / HF_HOME when it is imported and caches tokens in-process.
 Run: HUB_EMULATOR_BIN=target/debug/hub-emulator .venv/bin/pytest tests/python/test_emulator_oauth.py
 """
 
-import configparser
 import json
 import os
 import subprocess
@@ -21,52 +20,17 @@ import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from conftest import start_emulator
-
-WRITE = "hf_classicWriteForOAuthTests"
-SUB = "repo:acme/train:ref:refs/heads/main"
-REQUEST_TOKEN = "gh-request-token-for-emulator-tests"
-ACCESS = "oauth_expired_access_for_tests"
-REFRESH = "oauth_refresh_for_tests_1"
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    started = []
-
-    def start(*args):
-        emu = start_emulator(
-            tmp_path,
-            "--token", f"{WRITE}=alice+acme:write",
-            "--actions-request-token", REQUEST_TOKEN,
-            *args,
-        )
-        started.append(emu)
-        for repo in ("m1", "other"):
-            admin(emu, "/api/repos/create", {"name": repo, "organization": "alice"}, token=WRITE)
-        return emu
-
-    yield start
-    for emu in started:
-        emu.process.kill()
-        emu.process.wait()
-
-
-def admin(emu, path, body=None, token=None, method=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(emu.url + path, data=data, method=method)
-    req.add_header("Content-Type", "application/json")
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as r:
-        text = r.read()
-        return json.loads(text) if text else None
-
-
-def counters(emu):
-    return admin(emu, "/_emulator/oauth")
+from conftest import (
+    ACCESS,
+    REFRESH,
+    REQUEST_TOKEN,
+    SUB,
+    admin,
+    mint_id_token,
+    read_login,
+    write_login,
+)
+from conftest import oauth_counters as counters
 
 
 def official(emu, home: Path, script: str, **env):
@@ -96,20 +60,6 @@ def official(emu, home: Path, script: str, **env):
     return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
-def write_login(home: Path, access: str, refresh: str, expires_at: int):
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "token").write_text(access)
-    (home / "stored_tokens").write_text(
-        f"[oauth-alice]\nhf_token = {access}\nrefresh_token = {refresh}\nexpires_at = {expires_at}\n\n"
-    )
-
-
-def read_login(home: Path):
-    config = configparser.ConfigParser(interpolation=None)
-    config.read(home / "stored_tokens")
-    return dict(config["oauth-alice"])
-
-
 WHOAMI = """
 token = get_token()
 me = whoami()
@@ -129,7 +79,7 @@ def test_official_client_refreshes_an_expired_login_once(emulator, tmp_path):
     assert out["auth"]["type"] == "oauth"
     # The official client wrote what the emulator answered: new token, rotated refresh token.
     assert (home / "token").read_text() == new
-    stored = read_login(home)
+    stored, _ = read_login(home)
     assert stored["hf_token"] == new
     assert stored["refresh_token"] not in ("", REFRESH)
     assert int(stored["expires_at"]) > time.time() + 24 * 3600
@@ -204,10 +154,6 @@ def test_official_client_on_a_revoked_refresh_token_says_hf_auth_login(emulator,
     assert (home / "token").read_text() == ACCESS
     n = counters(emu)
     assert (n["refresh_requests"], n["refreshes_granted"]) == (1, 0)
-
-
-def mint_id_token(emu, **body):
-    return admin(emu, "/_emulator/oidc/id-token", body)["value"]
 
 
 UPLOAD = """

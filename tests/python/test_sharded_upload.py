@@ -32,11 +32,6 @@ def emulator(tmp_path: Path, *faults: str):
     return start_emulator(tmp_path, *args)
 
 
-def stop(hub):
-    hub.process.terminate()
-    hub.process.wait(timeout=10)
-
-
 def shard_files(shard: int) -> dict:
     return {
         f"config-{shard}.json": f'{{"shard": {shard}}}\n'.encode(),
@@ -71,7 +66,7 @@ def test_six_worker_processes_upload_their_shards_into_one_repo(tmp_path, prefli
         for name, data in expected.items():
             assert (dest / name).read_bytes() == data, name
     finally:
-        stop(hub)
+        hub.stop()
 
 
 def test_three_uploads_of_the_same_target_one_runs_the_others_fail_fast(tmp_path, preflight_bin):
@@ -106,7 +101,7 @@ def test_three_uploads_of_the_same_target_one_runs_the_others_fail_fast(tmp_path
                 assert "error[PF209]" in stderr, stderr
                 assert elapsed < 3, f"failed fast, not after the held PUT ({elapsed:.1f} s)"
     finally:
-        stop(hub)
+        hub.stop()
 
 
 def test_rewritten_same_size_same_mtime_files_land_their_new_content(tmp_path, preflight_bin):
@@ -147,4 +142,4 @@ def test_rewritten_same_size_same_mtime_files_land_their_new_content(tmp_path, p
         for name, data in rewritten.items():
             assert (dest / name).read_bytes() == data, name
     finally:
-        stop(hub)
+        hub.stop()

@@ -11,14 +11,13 @@ at import time.
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import start_emulator, coverage_env
+from conftest import hub_env, start_emulator
 
 TOKEN = "hf_RoundTripWriteTokenAbcdefghijklmnopq"
 
@@ -53,24 +52,19 @@ def hub(tmp_path_factory):
         "--chunk-size", str(100 * 1024),
     )
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def environment(tmp_path: Path, hub_url: str) -> dict:
-    return {
-        "PATH": os.environ["PATH"],
-        **coverage_env(),
-        "HOME": str(tmp_path / "home"),
-        "HF_HOME": str(tmp_path / "hf-home"),
-        "HF_ENDPOINT": hub_url,
-        "HF_TOKEN": TOKEN,
-        "HF_HUB_DISABLE_XET": "1",
-        "HF_HUB_DISABLE_TELEMETRY": "1",
-        "PREFLIGHT_AUTH_LOG": str(tmp_path / "auth.log"),
-        "PREFLIGHT_STATE_DIR": str(tmp_path / "state"),
-        "PREFLIGHT_TEST_NO_RETRY_DELAY": "1",
-    }
+    return hub_env(
+        hub_url,
+        tmp_path / "home",
+        tmp_path / "hf-home",
+        tmp_path / "auth.log",
+        HF_TOKEN=TOKEN,
+        PREFLIGHT_STATE_DIR=str(tmp_path / "state"),
+        PREFLIGHT_TEST_NO_RETRY_DELAY="1",
+    )
 
 
 def official(env: dict, command: str, **args) -> dict:

@@ -7,19 +7,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hub_emulator::{
-    Emulator, EmulatorConfig, IdTokenRequest, OAuthLogin, OidcSettings, RunningEmulator, TokenRole,
-    TokenSpec, TrustedPublisher,
-};
+use hub_emulator::{IdTokenRequest, OidcSettings, RunningEmulator, TrustedPublisher};
 use preflight_auth::{
     AuthValidator, HfOptions, MapEnv, RepoTarget, Secret, SecretSink, TokenStatus,
 };
 use preflight_errors::Code;
+use preflight_test_support::assert_no_secret;
+use preflight_test_support::hub::{alice_oauth_login, start_alice_hub_async};
+use preflight_test_support::tokens::{
+    ACTIONS_REQUEST_TOKEN as REQUEST, OAUTH_ACCESS_TOKEN as ACCESS, OAUTH_REFRESH_TOKEN as REFRESH,
+    WRITE_TOKEN as WRITE,
+};
 
-const WRITE: &str = "hf_CredentialsWriteTokenForAuthTests01";
-const ACCESS: &str = "oauth.auth-tests-expired-access";
-const REFRESH: &str = "oauth.auth-tests-refresh-1";
-const REQUEST: &str = "gh.auth-tests-request-token";
 const SUB: &str = "repo:acme/train:ref:refs/heads/main";
 
 /// Formats every event into a sink, so the refresh and exchange events are built as they are
@@ -34,23 +33,8 @@ fn capture_events() {
 
 async fn emulator() -> RunningEmulator {
     capture_events();
-    let emu = Emulator::start(EmulatorConfig {
-        tokens: vec![TokenSpec::new(WRITE, "alice", TokenRole::Write)],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator starts");
-    emu.add_oauth_login(OAuthLogin {
-        user: "alice".into(),
-        orgs: Vec::new(),
-        role: TokenRole::Write,
-        access_token: Some(ACCESS.into()),
-        refresh_token: REFRESH.into(),
-        expires_at: None,
-        expires_in: Some(-60),
-        access_token_lifetime_secs: None,
-    })
-    .expect("login");
+    let emu = start_alice_hub_async().await;
+    emu.add_oauth_login(alice_oauth_login()).expect("login");
     emu.set_oidc(OidcSettings {
         request_token: Some(REQUEST.into()),
         ..OidcSettings::default()
@@ -166,7 +150,10 @@ async fn an_expired_oauth_login_is_refreshed_and_can_be_refreshed_again() {
     assert_ne!(again.expose(), token.expose());
     assert_eq!(emu.oauth_counters().refreshes_granted, 2);
     let debug = format!("{:?}", validation.result);
-    assert!(!debug.contains(ACCESS) && !debug.contains(token.expose()));
+    assert_no_secret(
+        [("Debug", debug.as_str())],
+        &[ACCESS, REFRESH, token.expose()],
+    );
 }
 
 #[tokio::test]
@@ -257,7 +244,7 @@ async fn trusted_publishers_exchange_and_its_failures() {
     let result = auth.validate_hf(auth.discover_hf()).await.result;
     assert_eq!(result.status, TokenStatus::Valid, "{}", result.message);
     assert_eq!(result.source.as_deref(), Some("oidc:HF_OIDC_ID_TOKEN"));
-    assert!(!format!("{result:?}").contains(&id_token));
+    assert_no_secret([("Debug", format!("{result:?}").as_str())], &[&id_token]);
 
     let auth = validator(
         github(&emu, "alice/other"),
@@ -359,6 +346,6 @@ async fn a_refresh_without_a_usable_answer_is_unknown_and_writes_nothing() {
         assert_eq!(fs::read_to_string(&token_path).unwrap(), token_before);
         assert_eq!(fs::read_to_string(&stored_path).unwrap(), stored_before);
         let text = format!("{:?}", validation.result);
-        assert!(!text.contains(ACCESS) && !text.contains(REFRESH), "{text}");
+        assert_no_secret([("Debug", text.as_str())], &[ACCESS, REFRESH]);
     }
 }

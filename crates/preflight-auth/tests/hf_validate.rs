@@ -3,76 +3,24 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hub_emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, PathMatch, RunningEmulator, ScopedPermission,
-    Times, TokenRole, TokenSpec,
-};
+use hub_emulator::{Fault, FaultRule, PathMatch, RunningEmulator, Times, TokenRole, TokenSpec};
 use preflight_auth::{
     AuthValidator, HfOptions, MapEnv, PermissionVerdict, Provider, RepoTarget, TokenStatus,
     TokenValidationResult,
 };
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
+use preflight_test_support::assert_no_secret;
+use preflight_test_support::hub::{TOKEN_NAME, count_requests, start_alice_hub_async};
+use preflight_test_support::tokens::{
+    OTHER_ORG_TOKEN as OTHER_ORG, READ_TOKEN as READ, REPO_SCOPED_TOKEN as REPO_SCOPED,
+    REVOKED_TOKEN as REVOKED, UNKNOWN_TOKEN as UNKNOWN, WRITE_TOKEN as WRITE,
+};
 
-const READ: &str = "hf_ReadReadReadReadReadReadReadRead12";
-const WRITE: &str = "hf_WriteWriteWriteWriteWriteWriteWr12";
-const OTHER_ORG: &str = "hf_OtherOrgOtherOrgOtherOrgOtherOrg12";
-const REPO_SCOPED: &str = "hf_RepoScopedRepoScopedRepoScopedRe1";
-const REVOKED: &str = "hf_RevokedRevokedRevokedRevokedRevok1";
-const UNKNOWN: &str = "hf_UnknownUnknownUnknownUnknownUnkno1";
-
-fn fine(token: &str, scoped: Vec<ScopedPermission>) -> TokenSpec {
-    let mut spec = TokenSpec::new(
-        token,
-        "alice",
-        TokenRole::FineGrained {
-            scoped,
-            global: vec!["discussion.write".into()],
-        },
-    );
-    spec.orgs = vec!["acme".into()];
-    spec.display_name = Some("ci-token".into());
-    spec
-}
-
-fn scope(entity_type: &str, entity_name: &str, permissions: &[&str]) -> ScopedPermission {
-    ScopedPermission {
-        entity_type: entity_type.into(),
-        entity_name: entity_name.into(),
-        permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-    }
-}
-
+/// The emulator with the fixture tokens: `READ`, `WRITE`, `REVOKED`, `OTHER_ORG` (fine-grained,
+/// org `other-org` only) and `REPO_SCOPED` (fine-grained, `acme/m1` only), all of `alice`.
 async fn emulator() -> RunningEmulator {
-    let mut write = TokenSpec::new(WRITE, "alice", TokenRole::Write);
-    write.orgs = vec!["acme".into()];
-    let mut revoked = TokenSpec::new(REVOKED, "alice", TokenRole::Write);
-    revoked.revoked = true;
-    let config = EmulatorConfig {
-        tokens: vec![
-            TokenSpec::new(READ, "alice", TokenRole::Read),
-            write,
-            fine(
-                OTHER_ORG,
-                vec![scope(
-                    "org",
-                    "other-org",
-                    &["repo.content.read", "repo.write"],
-                )],
-            ),
-            fine(
-                REPO_SCOPED,
-                vec![scope(
-                    "model",
-                    "acme/m1",
-                    &["repo.content.read", "repo.write"],
-                )],
-            ),
-            revoked,
-        ],
-        ..EmulatorConfig::default()
-    };
-    Emulator::start(config).await.expect("emulator starts")
+    start_alice_hub_async().await
 }
 
 fn options(endpoint: &str) -> HfOptions {
@@ -94,18 +42,18 @@ async fn run(env: MapEnv, options: HfOptions) -> TokenValidationResult {
         .await
 }
 
+/// Fails if `token` is in the result's `Debug` or JSON form.
 fn assert_no_leak(result: &TokenValidationResult, token: &str) {
     let debug = format!("{result:?}");
     let json = serde_json::to_string(result).expect("serializes");
-    assert!(!debug.contains(token), "token in Debug: {debug}");
-    assert!(!json.contains(token), "token in JSON: {json}");
+    assert_no_secret(
+        [("Debug", debug.as_str()), ("JSON", json.as_str())],
+        &[token],
+    );
 }
 
 fn whoami_requests(emu: &RunningEmulator) -> usize {
-    emu.requests()
-        .iter()
-        .filter(|r| r.path == "/api/whoami-v2")
-        .count()
+    count_requests(emu, "GET", "/api/whoami-v2")
 }
 
 #[tokio::test]
@@ -121,7 +69,7 @@ async fn valid_read_token_reads_but_cannot_write() {
         Some("alice")
     );
     assert_eq!(result.source.as_deref(), Some("env:HF_TOKEN"));
-    assert_eq!(result.masked_token.as_deref(), Some("hf_…ad12"));
+    assert_eq!(result.masked_token.as_deref(), Some("hf_…Rk5w"));
     assert!(result.configured);
     assert!(result.code.is_none() && result.remediation.is_none());
     assert_eq!(whoami_requests(&emu), 1, "exactly one call");
@@ -201,7 +149,7 @@ async fn fine_grained_token_scoped_to_another_org_is_forbidden() {
             .identity
             .as_ref()
             .and_then(|i| i.token_name.as_deref()),
-        Some("ci-token")
+        Some(TOKEN_NAME)
     );
     let permission = result.permission.as_ref().expect("checked");
     assert_eq!(permission.verdict, PermissionVerdict::Forbidden);
@@ -491,12 +439,7 @@ async fn a_reset_connection_is_retried_like_any_flaky_path() {
     opts.retry = RetryConfig::default().without_delays();
     let result = run(MapEnv::new().with("HF_TOKEN", WRITE), opts).await;
     assert_eq!(result.status, TokenStatus::Valid, "{}", result.message);
-    let whoami_requests = emu
-        .requests()
-        .iter()
-        .filter(|request| request.path == "/api/whoami-v2")
-        .count();
-    assert_eq!(whoami_requests, 2, "one reset, one success");
+    assert_eq!(whoami_requests(&emu), 2, "one reset, one success");
     assert_no_leak(&result, WRITE);
 }
 
@@ -566,7 +509,7 @@ async fn custom_client_and_all_tokens() {
         .with_hf_options(opts)
         .with_modal_options(preflight_auth::ModalOptions::default());
     assert!(format!("{validator:?}").contains("AuthValidator"));
-    assert!(!format!("{validator:?}").contains(WRITE));
+    assert_no_secret([("Debug", format!("{validator:?}").as_str())], &[WRITE]);
     assert_eq!(validator.hf_options().timeout, Duration::from_secs(5));
     let results = validator.validate_all_tokens().await;
     assert_eq!(results.len(), 2);
@@ -616,13 +559,13 @@ async fn one_masked_event_per_validation() {
     assert_eq!(fields["provider"], "hf");
     assert_eq!(fields["status"], "VALID");
     assert_eq!(fields["source"], "env:HF_TOKEN");
-    assert_eq!(fields["masked_token"], "hf_…rg12");
+    assert_eq!(fields["masked_token"], "hf_…4Qc0");
     assert_eq!(fields["code"], "PF005");
     assert_eq!(fields["identity"], "alice");
     assert_eq!(fields["repo"], "acme/m1");
     assert_eq!(fields["permission"], "forbidden");
     assert!(fields["latency_ms"].is_u64());
-    assert!(!text.contains(OTHER_ORG), "raw token in the log");
+    assert_no_secret([("the log", text.as_str())], &[OTHER_ORG]);
 }
 
 #[tokio::test]

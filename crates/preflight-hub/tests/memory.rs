@@ -5,12 +5,13 @@
 use std::io::Write;
 use std::time::Duration;
 
-use hub_emulator::{Emulator, EmulatorConfig, TokenRole, TokenSpec};
-use preflight_hub::Secret;
-use preflight_hub::{HubClient, NoProgress, UploadRequest, upload};
-use preflight_retry::{RetryConfig, RetryManager};
+use hub_emulator::EmulatorConfig;
+use preflight_hub::{NoProgress, UploadRequest, upload};
+use preflight_retry::RetryConfig;
+use preflight_test_support::hub::{alice_config, start_hub_async};
 
-const TOKEN: &str = "hf_WriteTokenForPreflightHubTests0002";
+mod common;
+
 const MIB: u64 = 1024 * 1024;
 
 /// Peak resident set size (`VmHWM`) in bytes, on Linux.
@@ -24,14 +25,12 @@ fn peak_rss() -> Option<u64> {
 #[tokio::test]
 async fn a_large_file_does_not_grow_memory_with_its_size() {
     let size = 48 * MIB;
-    let emu = Emulator::start(EmulatorConfig {
-        tokens: vec![TokenSpec::new(TOKEN, "alice", TokenRole::Write)],
+    let emu = start_hub_async(EmulatorConfig {
         lfs_multipart_threshold: 8 * MIB,
         multipart_chunk_size: 4 * MIB,
-        ..EmulatorConfig::default()
+        ..alice_config()
     })
-    .await
-    .unwrap();
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     {
@@ -41,14 +40,10 @@ async fn a_large_file_does_not_grow_memory_with_its_size() {
             file.write_all(&block).unwrap();
         }
     }
-    let retry = RetryManager::new(
-        RetryConfig::default()
-            .without_delays()
-            .with_deadline(Some(Duration::from_secs(600))),
-    );
-    let client = HubClient::new(&emu.url(), Some(Secret::new(TOKEN)), retry)
-        .unwrap()
-        .with_state_dir(state.path());
+    let retry = RetryConfig::default()
+        .without_delays()
+        .with_deadline(Some(Duration::from_secs(600)));
+    let client = common::hub_client(&emu, common::TOKEN, state.path(), retry);
     let Some(before) = peak_rss() else {
         return; // Not Linux: nothing to measure.
     };

@@ -4,17 +4,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use hub_emulator::{Emulator, EmulatorConfig, OAuthLogin, RunningEmulator, TokenRole, TokenSpec};
+use hub_emulator::RunningEmulator;
 use preflight_errors::Code;
 use preflight_hub::Secret;
 use preflight_hub::{
     FreshToken, HubClient, NoProgress, RenewFailure, RenewFuture, TokenSource, UploadRequest,
     upload,
 };
-use preflight_retry::{RetryConfig, RetryManager};
+use preflight_test_support::assert_no_secret;
+use preflight_test_support::hub::{alice_oauth_login, start_alice_hub_async};
+use preflight_test_support::tokens::OAUTH_ACCESS_TOKEN as EXPIRED;
 
-const WRITE: &str = "hf_RenewalWriteTokenForHubTests0001";
-const EXPIRED: &str = "oauth.expired-access-for-renewal";
+mod common;
+use common::TOKEN as WRITE;
 
 /// Hands out `WRITE` (or refuses), counting the calls.
 struct Counting {
@@ -41,32 +43,15 @@ impl TokenSource for Counting {
 }
 
 async fn emulator() -> RunningEmulator {
-    let emu = Emulator::start(EmulatorConfig {
-        tokens: vec![TokenSpec::new(WRITE, "alice", TokenRole::Write)],
-        ..EmulatorConfig::default()
-    })
-    .await
-    .expect("emulator starts");
-    emu.add_oauth_login(OAuthLogin {
-        user: "alice".into(),
-        orgs: Vec::new(),
-        role: TokenRole::Write,
-        access_token: Some(EXPIRED.into()),
-        refresh_token: "unused-refresh".into(),
-        expires_at: None,
-        expires_in: Some(-60),
-        access_token_lifetime_secs: None,
-    })
-    .expect("login added");
+    let emu = start_alice_hub_async().await;
+    // An expired OAuth access token: the Hub answers 401 to it.
+    emu.add_oauth_login(alice_oauth_login())
+        .expect("login added");
     emu
 }
 
 fn client(emu: &RunningEmulator, state: &std::path::Path, source: Arc<Counting>) -> HubClient {
-    let retry = RetryManager::new(RetryConfig::default().without_delays().with_max_attempts(2));
-    HubClient::new(&emu.url(), Some(Secret::new(EXPIRED)), retry)
-        .expect("client")
-        .with_state_dir(state)
-        .with_token_source(source, None)
+    common::hub_client(emu, EXPIRED, state, common::fast_retry(2)).with_token_source(source, None)
 }
 
 #[tokio::test]
@@ -74,8 +59,7 @@ async fn a_401_renews_once_and_resends_the_request() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let source_dir = dir.path().join("ckpt");
-    std::fs::create_dir_all(&source_dir).unwrap();
-    std::fs::write(source_dir.join("config.json"), b"{\"step\": 7}").unwrap();
+    common::write_file(&source_dir, "config.json", b"{\"step\": 7}");
     let source = Arc::new(Counting {
         calls: AtomicUsize::new(0),
         available: true,
@@ -92,16 +76,8 @@ async fn a_401_renews_once_and_resends_the_request() {
     assert!(outcome.commit_url.is_some());
     // Every later request carries the new token: one renewal for the whole upload.
     assert_eq!(source.calls.load(Ordering::SeqCst), 1);
-    let landed = reqwest::get(format!(
-        "{}alice/renewed/resolve/main/config.json",
-        hub.endpoint()
-    ))
-    .await
-    .unwrap()
-    .bytes()
-    .await
-    .unwrap();
-    assert_eq!(&landed[..], b"{\"step\": 7}");
+    let landed = common::fetch(&emu, "alice/renewed", "main", "config.json").await;
+    assert_eq!(landed, b"{\"step\": 7}");
 }
 
 #[tokio::test]
@@ -109,8 +85,7 @@ async fn a_source_that_cannot_renew_stops_with_pf220() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let source_dir = dir.path().join("ckpt");
-    std::fs::create_dir_all(&source_dir).unwrap();
-    std::fs::write(source_dir.join("config.json"), b"{}").unwrap();
+    common::write_file(&source_dir, "config.json", b"{}");
     let source = Arc::new(Counting {
         calls: AtomicUsize::new(0),
         available: false,
@@ -131,5 +106,5 @@ async fn a_source_that_cannot_renew_stops_with_pf220() {
         "renewed once, not retried"
     );
     let text = format!("{error:?} {}", preflight_hub::UploadError::hint(&error));
-    assert!(!text.contains(EXPIRED) && !text.contains(WRITE), "{text}");
+    assert_no_secret([("the error", text.as_str())], &[EXPIRED, WRITE]);
 }

@@ -4,16 +4,17 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use hub_emulator::{
-    Emulator, EmulatorConfig, Fault, FaultRule, RunningEmulator, Times, TokenRole, TokenSpec,
-};
-use preflight_hub::Secret;
+use hub_emulator::{EmulatorConfig, Fault, FaultRule, RunningEmulator, Times};
 use preflight_hub::{
-    HubClient, ProgressEvent, ProgressHandler, Timeouts, UploadErrorKind, UploadRequest, upload,
+    HubClient, NoProgress, ProgressEvent, ProgressHandler, Timeouts, UploadError, UploadErrorKind,
+    UploadOutcome, UploadRequest, upload,
 };
-use preflight_retry::{RetryConfig, RetryManager};
+use preflight_test_support::hub::{alice_config, files_under, start_hub_async};
+use tempfile::TempDir;
 
-const TOKEN: &str = "hf_WriteTokenForPreflightHubTests0001";
+mod common;
+use common::{TOKEN, assert_files, count_requests, fetch, write_file};
+
 const REGULAR_MAX: u64 = 1000;
 const MULTIPART_THRESHOLD: u64 = 100 * 1024;
 const CHUNK: u64 = 64 * 1024;
@@ -30,26 +31,18 @@ fn init_tracing() {
 
 async fn emulator() -> RunningEmulator {
     init_tracing();
-    Emulator::start(EmulatorConfig {
-        tokens: vec![TokenSpec::new(TOKEN, "alice", TokenRole::Write)],
+    start_hub_async(EmulatorConfig {
         regular_max_size: REGULAR_MAX,
         lfs_multipart_threshold: MULTIPART_THRESHOLD,
         multipart_chunk_size: CHUNK,
-        ..EmulatorConfig::default()
+        ..alice_config()
     })
     .await
-    .expect("emulator starts")
 }
 
+/// A client with short timeouts that makes at most `attempts` attempts per request.
 fn client(emu: &RunningEmulator, state: &Path, attempts: u32) -> HubClient {
-    let retry = RetryManager::new(
-        RetryConfig::default()
-            .without_delays()
-            .with_max_attempts(attempts),
-    );
-    HubClient::new(&emu.url(), Some(Secret::new(TOKEN)), retry)
-        .unwrap()
-        .with_state_dir(state)
+    common::hub_client(emu, TOKEN, state, common::fast_retry(attempts))
         .with_timeouts(Timeouts {
             connect: Duration::from_secs(2),
             read: Duration::from_secs(3),
@@ -57,31 +50,34 @@ fn client(emu: &RunningEmulator, state: &Path, attempts: u32) -> HubClient {
         .unwrap()
 }
 
+/// A test's emulator, the folder to upload and the resume-state folder.
+struct Setup {
+    emu: RunningEmulator,
+    dir: TempDir,
+    state: TempDir,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        Setup {
+            emu: emulator().await,
+            dir: tempfile::tempdir().unwrap(),
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+}
+
 fn request(source: &Path, repo: &str) -> UploadRequest {
     UploadRequest::new(source, repo)
 }
 
-fn write(root: &Path, relative: &str, content: &[u8]) {
-    let path = root.join(relative);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, content).unwrap();
-}
-
-/// Every file under `root`, as paths relative to it.
-fn walk(root: &Path) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                found.push(path.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    found
+/// Uploads the folder `source` to `repo`, with the defaults and no progress handler.
+async fn upload_to(
+    client: &HubClient,
+    source: &Path,
+    repo: &str,
+) -> Result<UploadOutcome, UploadError> {
+    upload(client, &request(source, repo), &NoProgress).await
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -114,47 +110,9 @@ fn sample_folder(root: &Path) -> Vec<(String, Vec<u8>)> {
         ),
     ];
     for (path, content) in &files {
-        write(root, path, content);
+        write_file(root, path, content);
     }
     files
-}
-
-async fn fetch(
-    emu: &RunningEmulator,
-    prefix: &str,
-    repo: &str,
-    revision: &str,
-    path: &str,
-) -> Vec<u8> {
-    let quoted: Vec<String> = path
-        .split('/')
-        .map(|segment| {
-            url::form_urlencoded::byte_serialize(segment.as_bytes())
-                .collect::<String>()
-                .replace('+', "%20")
-        })
-        .collect();
-    let revision = url::form_urlencoded::byte_serialize(revision.as_bytes()).collect::<String>();
-    let url = format!(
-        "{}/{prefix}{repo}/resolve/{revision}/{}",
-        emu.url(),
-        quoted.join("/")
-    );
-    let response = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "GET {url}");
-    response.bytes().await.unwrap().to_vec()
-}
-
-fn count(emu: &RunningEmulator, method: &str, needle: &str) -> usize {
-    emu.requests()
-        .iter()
-        .filter(|r| r.method == method && r.path.contains(needle))
-        .count()
 }
 
 #[derive(Default)]
@@ -174,9 +132,7 @@ impl Recorder {
 
 #[tokio::test]
 async fn folder_round_trip_then_noop_reupload() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = sample_folder(dir.path());
     let client = client(&emu, state.path(), 5);
     let recorder = Recorder::default();
@@ -191,15 +147,15 @@ async fn folder_round_trip_then_noop_reupload() {
     assert!(outcome.commit_url.as_deref().unwrap().contains(&oid));
     for (path, content) in &files {
         assert_eq!(
-            &fetch(&emu, "", "alice/round-trip", "main", path).await,
+            &fetch(&emu, "alice/round-trip", "main", path).await,
             content,
             "{path}"
         );
     }
     // Multipart was used for the big file, basic for the small LFS one.
-    assert_eq!(count(&emu, "PUT", "/_lfs/part/"), 4);
-    assert_eq!(count(&emu, "PUT", "/_lfs/upload/"), 1);
-    assert!(count(&emu, "POST", "/api/validate-yaml") >= 1);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/part/"), 4);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/upload/"), 1);
+    assert!(count_requests(&emu, "POST", "/api/validate-yaml") >= 1);
     // Pre-signed URLs never get the token.
     assert!(
         emu.requests()
@@ -237,26 +193,22 @@ async fn folder_round_trip_then_noop_reupload() {
     assert_eq!(outcome.bytes_sent, outcome.plan.total_bytes);
     // The cached hashes are gone once the commit landed; only the (unlocked) lock file stays,
     // since unlinking a held lock would let two runs each hold "the" lock.
-    let left: Vec<String> = walk(state.path());
+    let left: Vec<String> = files_under(state.path());
     assert!(left.iter().all(|name| name.ends_with("/lock")), "{left:?}");
 
     // Same folder again: nothing is sent, no commit is made.
     emu.clear_requests();
-    let again = upload(
-        &client,
-        &request(dir.path(), "alice/round-trip"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .unwrap();
+    let again = upload_to(&client, dir.path(), "alice/round-trip")
+        .await
+        .unwrap();
     assert_eq!(again.commit_oid, None);
     assert_eq!(again.commit_url, None);
     assert_eq!(again.files_skipped, files.len());
     assert_eq!(again.bytes_sent, 0);
     assert!(!again.repo_created);
-    assert_eq!(count(&emu, "PUT", "/_lfs/"), 0);
-    assert_eq!(count(&emu, "POST", "/commit/"), 0);
-    assert_eq!(count(&emu, "POST", "/info/lfs/objects/batch"), 0);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/"), 0);
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 0);
+    assert_eq!(count_requests(&emu, "POST", "/info/lfs/objects/batch"), 0);
     emu.shutdown().await;
 }
 
@@ -288,31 +240,14 @@ fn small_folder(root: &Path, seed: u8) -> Vec<(String, Vec<u8>)> {
         ),
     ];
     for (path, content) in &files {
-        write(root, path, content);
+        write_file(root, path, content);
     }
     files
 }
 
-async fn assert_files(
-    emu: &RunningEmulator,
-    repo: &str,
-    revision: &str,
-    files: &[(String, Vec<u8>)],
-) {
-    for (path, content) in files {
-        assert_eq!(
-            &fetch(emu, "", repo, revision, path).await,
-            content,
-            "{path} at {revision}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn transient_503_twice_then_success_takes_three_attempts() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 1);
     let faults = emu.faults();
     faults.add(FaultRule::new(
@@ -329,16 +264,12 @@ async fn transient_503_twice_then_success_takes_three_attempts() {
         Times::Next(2),
     ));
     let client = client(&emu, state.path(), 5);
-    let outcome = upload(
-        &client,
-        &request(dir.path(), "alice/flaky"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect("recovers");
-    assert_eq!(count(&emu, "POST", "/preupload/"), 3);
+    let outcome = upload_to(&client, dir.path(), "alice/flaky")
+        .await
+        .expect("recovers");
+    assert_eq!(count_requests(&emu, "POST", "/preupload/"), 3);
     let parts = (MULTIPART_THRESHOLD + 10).div_ceil(CHUNK) as usize;
-    assert_eq!(count(&emu, "PUT", "/_lfs/part/"), parts + 2);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/part/"), parts + 2);
     let part_two: Vec<_> = emu
         .requests()
         .into_iter()
@@ -353,9 +284,7 @@ async fn transient_503_twice_then_success_takes_three_attempts() {
 
 #[tokio::test]
 async fn persistent_failure_stops_after_max_attempts_with_the_cause() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     small_folder(dir.path(), 2);
     emu.faults().add(FaultRule::new(
         Some("POST"),
@@ -364,21 +293,17 @@ async fn persistent_failure_stops_after_max_attempts_with_the_cause() {
         Times::Always,
     ));
     let client = client(&emu, state.path(), 4);
-    let error = upload(
-        &client,
-        &request(dir.path(), "alice/down"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect_err("gives up");
+    let error = upload_to(&client, dir.path(), "alice/down")
+        .await
+        .expect_err("gives up");
     assert_eq!(error.kind(), UploadErrorKind::TransientGaveUp);
     assert_eq!(error.code().as_str(), "PF206");
     assert!(error.resumable());
     let chain = error_chain(&error);
     assert!(chain.contains("failed after 4 attempts"), "{chain}");
     assert!(chain.contains("HTTP 503"), "{chain}");
-    assert_eq!(count(&emu, "POST", "/preupload/"), 4);
-    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    assert_eq!(count_requests(&emu, "POST", "/preupload/"), 4);
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 0);
     emu.shutdown().await;
 }
 
@@ -395,9 +320,7 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 #[tokio::test]
 async fn interrupted_upload_resumes_without_resending_stored_objects() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 3);
     // The commit route dies after every LFS object went up.
     emu.faults().add(FaultRule::new(
@@ -407,31 +330,23 @@ async fn interrupted_upload_resumes_without_resending_stored_objects() {
         Times::Always,
     ));
     let client = client(&emu, state.path(), 3);
-    let error = upload(
-        &client,
-        &request(dir.path(), "alice/resume"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect_err("commit cannot land");
+    let error = upload_to(&client, dir.path(), "alice/resume")
+        .await
+        .expect_err("commit cannot land");
     assert!(error.resumable(), "{error:?}");
-    let first_puts = count(&emu, "PUT", "/_lfs/");
+    let first_puts = count_requests(&emu, "PUT", "/_lfs/");
     assert!(first_puts > 0);
     // Resume state (cached hashes) is on disk, and its lock is free again.
     assert_eq!(std::fs::read_dir(state.path()).unwrap().count(), 1);
 
     emu.faults().clear();
     emu.clear_requests();
-    let outcome = upload(
-        &client,
-        &request(dir.path(), "alice/resume"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect("resumes");
+    let outcome = upload_to(&client, dir.path(), "alice/resume")
+        .await
+        .expect("resumes");
     assert!(outcome.commit_oid.is_some());
     assert_eq!(
-        count(&emu, "PUT", "/_lfs/"),
+        count_requests(&emu, "PUT", "/_lfs/"),
         0,
         "no stored object is sent twice"
     );
@@ -447,9 +362,7 @@ async fn interrupted_upload_resumes_without_resending_stored_objects() {
 
 #[tokio::test]
 async fn aborted_upload_resumes_and_a_concurrent_run_fails_fast() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 4);
     // The last part hangs: the first run is stuck mid-upload, holding the lock.
     emu.faults().add(FaultRule::new(
@@ -462,48 +375,35 @@ async fn aborted_upload_resumes_and_a_concurrent_run_fails_fast() {
     let stuck = {
         let client = client.clone();
         let source = dir.path().to_path_buf();
-        tokio::spawn(async move {
-            upload(
-                &client,
-                &request(&source, "alice/abort"),
-                &preflight_hub::NoProgress,
-            )
-            .await
-        })
+        tokio::spawn(async move { upload_to(&client, &source, "alice/abort").await })
     };
     tokio::time::timeout(Duration::from_secs(10), async {
-        while count(&emu, "PUT", "/_lfs/part/") < 2 || count(&emu, "PUT", "/_lfs/upload/") < 1 {
+        while count_requests(&emu, "PUT", "/_lfs/part/") < 2
+            || count_requests(&emu, "PUT", "/_lfs/upload/") < 1
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await
     .expect("the first run reaches the parts and the basic object");
-    let second = upload(
-        &client,
-        &request(dir.path(), "alice/abort"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect_err("the lock is held");
+    let second = upload_to(&client, dir.path(), "alice/abort")
+        .await
+        .expect_err("the lock is held");
     assert_eq!(second.kind(), UploadErrorKind::Locked);
     assert_eq!(second.code().as_str(), "PF209");
     // Ctrl-C: the future is dropped mid-upload.
     stuck.abort();
     let _ = stuck.await;
-    let basic_puts = count(&emu, "PUT", "/_lfs/upload/");
+    let basic_puts = count_requests(&emu, "PUT", "/_lfs/upload/");
     emu.clear_requests();
-    let outcome = upload(
-        &client,
-        &request(dir.path(), "alice/abort"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect("resumes");
+    let outcome = upload_to(&client, dir.path(), "alice/abort")
+        .await
+        .expect("resumes");
     assert!(outcome.commit_oid.is_some());
     // The basic object finished in the first run and is not sent again; the cut multipart
     // object restarts (its part URLs belonged to the old batch).
     assert!(basic_puts > 0, "the basic object was sent in the first run");
-    assert_eq!(count(&emu, "PUT", "/_lfs/upload/"), 0);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/upload/"), 0);
     assert_files(&emu, "alice/abort", "main", &files).await;
     emu.shutdown().await;
 }
@@ -526,9 +426,7 @@ impl ProgressHandler for ChangeOnStart {
 
 #[tokio::test]
 async fn a_file_changed_between_hash_and_send_is_not_committed() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     small_folder(dir.path(), 5);
     let client = client(&emu, state.path(), 5);
     let handler = ChangeOnStart {
@@ -540,9 +438,9 @@ async fn a_file_changed_between_hash_and_send_is_not_committed() {
         .expect_err("the change is detected");
     assert_eq!(error.kind(), UploadErrorKind::FileChanged, "{error:?}");
     assert_eq!(error.code().as_str(), "PF207");
-    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 0);
     // The failed PUT is not retried (a local change is permanent), and never completes.
-    assert!(count(&emu, "PUT", "/_lfs/upload/") <= 1);
+    assert!(count_requests(&emu, "PUT", "/_lfs/upload/") <= 1);
 
     // A regular file changed after hashing is caught before the commit as well.
     let handler = ChangeOnStart {
@@ -553,33 +451,23 @@ async fn a_file_changed_between_hash_and_send_is_not_committed() {
         .await
         .expect_err("the change is detected");
     assert_eq!(error.kind(), UploadErrorKind::FileChanged, "{error:?}");
-    assert_eq!(count(&emu, "POST", "/commit/"), 0);
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 0);
     emu.shutdown().await;
 }
 
 #[tokio::test]
 async fn create_pr_opens_a_pull_request() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let first = small_folder(dir.path(), 6);
     let client = client(&emu, state.path(), 5);
-    upload(
-        &client,
-        &request(dir.path(), "alice/pr"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .unwrap();
+    upload_to(&client, dir.path(), "alice/pr").await.unwrap();
 
     let changed = vec![("a.txt".to_owned(), b"changed in a PR\n".to_vec())];
-    write(dir.path(), "a.txt", &changed[0].1);
+    write_file(dir.path(), "a.txt", &changed[0].1);
     let mut pr_request = request(dir.path(), "alice/pr");
     pr_request.create_pr = true;
     pr_request.message = Some("Propose a change".into());
-    let outcome = upload(&client, &pr_request, &preflight_hub::NoProgress)
-        .await
-        .unwrap();
+    let outcome = upload(&client, &pr_request, &NoProgress).await.unwrap();
     let pr_url = outcome.pull_request_url.expect("a pull request");
     let number = pr_url.rsplit('/').next().unwrap().to_owned();
     assert_eq!(outcome.files_uploaded, 1);
@@ -591,18 +479,14 @@ async fn create_pr_opens_a_pull_request() {
 
 #[tokio::test]
 async fn dry_run_and_plan_errors_touch_no_network() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     small_folder(dir.path(), 7);
     let client = client(&emu, state.path(), 5);
     let mut dry = request(dir.path(), "alice/dry");
     dry.dry_run = true;
     dry.path_in_repo = Some("v1".into());
     dry.exclude = vec!["*.bin".into()];
-    let outcome = upload(&client, &dry, &preflight_hub::NoProgress)
-        .await
-        .unwrap();
+    let outcome = upload(&client, &dry, &NoProgress).await.unwrap();
     let paths: Vec<_> = outcome
         .plan
         .files
@@ -612,13 +496,9 @@ async fn dry_run_and_plan_errors_touch_no_network() {
     assert_eq!(paths, ["v1/a.txt", "v1/sub/b.txt"]);
     assert_eq!(outcome.commit_url, None);
 
-    let missing = upload(
-        &client,
-        &request(&dir.path().join("nope"), "alice/dry"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .unwrap_err();
+    let missing = upload_to(&client, &dir.path().join("nope"), "alice/dry")
+        .await
+        .unwrap_err();
     assert_eq!(missing.code().as_str(), "PF201");
     assert!(!missing.hint().is_empty());
     assert!(emu.requests().is_empty());
@@ -648,12 +528,7 @@ async fn random_fault_mix_thirty_uploads() {
         let repo = format!("alice/mix-{}", round % 3);
         emu.faults()
             .set_random_mix(u64::from(round) + 1000, 0.2, mix.clone());
-        let result = upload(
-            &client,
-            &request(dir.path(), &repo),
-            &preflight_hub::NoProgress,
-        )
-        .await;
+        let result = upload_to(&client, dir.path(), &repo).await;
         emu.faults().clear();
         match result {
             Ok(outcome) => {
@@ -685,9 +560,7 @@ async fn random_fault_mix_thirty_uploads() {
 
 #[tokio::test]
 async fn a_commit_whose_answer_is_lost_is_found_not_repeated() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 8);
     // The server applies the commit, then the answer is cut after 3 bytes.
     emu.faults().add(FaultRule::new(
@@ -697,27 +570,23 @@ async fn a_commit_whose_answer_is_lost_is_found_not_repeated() {
         Times::Next(1),
     ));
     let client = client(&emu, state.path(), 5);
-    let outcome = upload(
-        &client,
-        &request(dir.path(), "alice/lost-answer"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect("the landed commit is recognised");
+    let outcome = upload_to(&client, dir.path(), "alice/lost-answer")
+        .await
+        .expect("the landed commit is recognised");
     assert_eq!(
-        count(&emu, "POST", "/commit/"),
+        count_requests(&emu, "POST", "/commit/"),
         1,
         "the commit is not sent twice"
     );
     assert!(
-        count(&emu, "GET", "/tree/") >= 1,
+        count_requests(&emu, "GET", "/tree/") >= 1,
         "the new head's tree was checked"
     );
     assert!(outcome.commit_oid.is_some());
     assert_files(&emu, "alice/lost-answer", "main", &files).await;
 
     // A 503 (nothing applied) is re-sent after the head is found unchanged.
-    write(dir.path(), "a.txt", b"second version\n");
+    write_file(dir.path(), "a.txt", b"second version\n");
     emu.clear_requests();
     emu.faults().add(FaultRule::new(
         Some("POST"),
@@ -725,16 +594,12 @@ async fn a_commit_whose_answer_is_lost_is_found_not_repeated() {
         status(503),
         Times::Next(1),
     ));
-    upload(
-        &client,
-        &request(dir.path(), "alice/lost-answer"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect("re-sent");
-    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    upload_to(&client, dir.path(), "alice/lost-answer")
+        .await
+        .expect("re-sent");
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 2);
     assert_eq!(
-        fetch(&emu, "", "alice/lost-answer", "main", "a.txt").await,
+        fetch(&emu, "alice/lost-answer", "main", "a.txt").await,
         b"second version\n"
     );
     emu.shutdown().await;
@@ -742,21 +607,14 @@ async fn a_commit_whose_answer_is_lost_is_found_not_repeated() {
 
 /// A client whose retry deadline is `deadline`.
 fn client_with_deadline(emu: &RunningEmulator, state: &Path, deadline: Duration) -> HubClient {
-    let retry = RetryManager::new(
-        RetryConfig::default()
-            .without_delays()
-            .with_max_attempts(5)
-            .with_deadline(Some(deadline)),
-    );
-    HubClient::new(&emu.url(), Some(Secret::new(TOKEN)), retry)
-        .unwrap()
-        .with_state_dir(state)
+    let retry = common::fast_retry(5).with_deadline(Some(deadline));
+    common::hub_client(emu, TOKEN, state, retry)
 }
 
 /// Waits until the emulator has answered a request matching `method` and `needle`.
 async fn wait_for_request(emu: &RunningEmulator, method: &str, needle: &str) {
     for _ in 0..500 {
-        if count(emu, method, needle) > 0 {
+        if count_requests(emu, method, needle) > 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -777,7 +635,7 @@ async fn six_concurrent_uploads_of_different_folders_into_one_branch_all_land() 
         let mut request = request(dir.path(), "alice/shards");
         request.path_in_repo = Some(format!("shard-{shard}"));
         tasks.push(tokio::spawn(async move {
-            upload(&client, &request, &preflight_hub::NoProgress).await
+            upload(&client, &request, &NoProgress).await
         }));
         folders.push((dir, files));
     }
@@ -803,19 +661,13 @@ async fn six_concurrent_uploads_of_different_folders_into_one_branch_all_land() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_during_which_someone_else_commits_lands_and_keeps_their_file() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 3);
     // Create the repo with a first commit, so the branch has a head to move.
     let first_client = client(&emu, state.path(), 3);
-    upload(
-        &first_client,
-        &request(dir.path(), "alice/busy"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .unwrap();
+    upload_to(&first_client, dir.path(), "alice/busy")
+        .await
+        .unwrap();
     let changed: Vec<(String, Vec<u8>)> = files
         .iter()
         .map(|(path, content)| {
@@ -825,7 +677,7 @@ async fn an_upload_during_which_someone_else_commits_lands_and_keeps_their_file(
         })
         .collect();
     for (path, content) in &changed {
-        write(dir.path(), path, content);
+        write_file(dir.path(), path, content);
     }
     // The upload's first LFS PUT is held for 1.5 s; meanwhile someone edits a file on "the
     // website" (a plain commit from another client).
@@ -838,14 +690,7 @@ async fn an_upload_during_which_someone_else_commits_lands_and_keeps_their_file(
     ));
     let client = client(&emu, state.path(), 3);
     let source = dir.path().to_path_buf();
-    let running = tokio::spawn(async move {
-        upload(
-            &client,
-            &request(&source, "alice/busy"),
-            &preflight_hub::NoProgress,
-        )
-        .await
-    });
+    let running = tokio::spawn(async move { upload_to(&client, &source, "alice/busy").await });
     wait_for_request(&emu, "POST", "/info/lfs/objects/batch").await;
     let body = concat!(
         r#"{"key":"header","value":{"summary":"Edit on the website"}}"#,
@@ -862,14 +707,17 @@ async fn an_upload_during_which_someone_else_commits_lands_and_keeps_their_file(
         .await
         .unwrap();
     assert_eq!(foreign.status(), 200);
-    assert_eq!(count(&emu, "POST", "/api/models/alice/busy/commit/"), 1);
+    assert_eq!(
+        count_requests(&emu, "POST", "/api/models/alice/busy/commit/"),
+        1
+    );
     let outcome = running
         .await
         .unwrap()
         .expect("the upload lands on the new head");
     assert!(outcome.commit_oid.is_some());
     assert_eq!(
-        fetch(&emu, "", "alice/busy", "main", "WEBSITE.md").await,
+        fetch(&emu, "alice/busy", "main", "WEBSITE.md").await,
         b"edited"
     );
     assert_files(&emu, "alice/busy", "main", &changed).await;
@@ -878,9 +726,7 @@ async fn an_upload_during_which_someone_else_commits_lands_and_keeps_their_file(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_concurrent_uploads_of_the_same_target_one_runs_the_others_fail_fast() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 9);
     // The one that runs is held for a while at its first PUT.
     emu.faults().add(FaultRule::new(
@@ -895,12 +741,7 @@ async fn three_concurrent_uploads_of_the_same_target_one_runs_the_others_fail_fa
         let source = dir.path().to_path_buf();
         tasks.push(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let result = upload(
-                &client,
-                &request(&source, "alice/same-target"),
-                &preflight_hub::NoProgress,
-            )
-            .await;
+            let result = upload_to(&client, &source, "alice/same-target").await;
             (result, started.elapsed())
         }));
     }
@@ -924,9 +765,7 @@ async fn three_concurrent_uploads_of_the_same_target_one_runs_the_others_fail_fa
 
 #[tokio::test]
 async fn two_thousand_lfs_files_take_one_batch_call_per_256_objects() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files: Vec<(String, Vec<u8>)> = (0..2000_u32)
         .map(|i| {
             let mut content = pattern(REGULAR_MAX as usize + 24, (i % 251) as u8);
@@ -935,22 +774,20 @@ async fn two_thousand_lfs_files_take_one_batch_call_per_256_objects() {
         })
         .collect();
     for (path, content) in &files {
-        write(dir.path(), path, content);
+        write_file(dir.path(), path, content);
     }
     let client = client(&emu, state.path(), 3);
     let mut request = request(dir.path(), "alice/many-lfs");
     request.concurrency = 8;
     request.max_commit_files = 1000;
-    let outcome = upload(&client, &request, &preflight_hub::NoProgress)
-        .await
-        .unwrap();
+    let outcome = upload(&client, &request, &NoProgress).await.unwrap();
     assert_eq!(outcome.files_uploaded, 2000);
-    let batches = count(&emu, "POST", "/info/lfs/objects/batch");
+    let batches = count_requests(&emu, "POST", "/info/lfs/objects/batch");
     assert!(batches <= 2000 / 50, "{batches} batch calls");
     assert_eq!(batches, 2000_usize.div_ceil(256));
-    assert_eq!(count(&emu, "PUT", "/_lfs/upload/"), 2000);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/upload/"), 2000);
     // 2,000 files make two commits of at most 1,000 files.
-    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 2);
     assert_eq!(outcome.commits, 2);
     let sample: Vec<(String, Vec<u8>)> = files.iter().step_by(97).cloned().collect();
     assert_files(&emu, "alice/many-lfs", "main", &sample).await;
@@ -959,9 +796,7 @@ async fn two_thousand_lfs_files_take_one_batch_call_per_256_objects() {
 
 #[tokio::test]
 async fn a_part_whose_transfer_outlasts_the_retry_deadline_then_fails_is_retried() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files = small_folder(dir.path(), 21);
     // The retry deadline is 1 s; the first part runs 1.5 s, then fails with a 503.
     emu.faults().add(FaultRule::new(
@@ -974,16 +809,12 @@ async fn a_part_whose_transfer_outlasts_the_retry_deadline_then_fails_is_retried
         Times::Next(1),
     ));
     let client = client_with_deadline(&emu, state.path(), Duration::from_secs(1));
-    let outcome = upload(
-        &client,
-        &request(dir.path(), "alice/slow-part"),
-        &preflight_hub::NoProgress,
-    )
-    .await
-    .expect("the slow, failed part is sent again");
+    let outcome = upload_to(&client, dir.path(), "alice/slow-part")
+        .await
+        .expect("the slow, failed part is sent again");
     assert!(outcome.retries >= 1);
     let parts = usize::try_from((MULTIPART_THRESHOLD + 10).div_ceil(CHUNK)).unwrap();
-    assert_eq!(count(&emu, "PUT", "/_lfs/part/"), parts + 1);
+    assert_eq!(count_requests(&emu, "PUT", "/_lfs/part/"), parts + 1);
     assert_files(&emu, "alice/slow-part", "main", &files).await;
     emu.shutdown().await;
 }
@@ -1011,12 +842,7 @@ async fn thirty_percent_fault_mix_twenty_multipart_uploads_land_whole_or_not_at_
         let repo = format!("alice/mix30-{round}");
         emu.faults()
             .set_random_mix(u64::from(round) + 5000, 0.3, mix.clone());
-        let result = upload(
-            &client,
-            &request(dir.path(), &repo),
-            &preflight_hub::NoProgress,
-        )
-        .await;
+        let result = upload_to(&client, dir.path(), &repo).await;
         emu.faults().clear();
         match result {
             Ok(_) => {
@@ -1070,9 +896,7 @@ impl ProgressHandler for FailSecondCommit {
 
 #[tokio::test]
 async fn a_large_tree_is_committed_in_parts_and_a_rerun_resumes_after_the_last_landed_part() {
-    let emu = emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let Setup { emu, dir, state } = Setup::new().await;
     let files: Vec<(String, Vec<u8>)> = (0..2100_u32)
         .map(|i| {
             (
@@ -1082,7 +906,7 @@ async fn a_large_tree_is_committed_in_parts_and_a_rerun_resumes_after_the_last_l
         })
         .collect();
     for (path, content) in &files {
-        write(dir.path(), path, content);
+        write_file(dir.path(), path, content);
     }
     let client = client(&emu, state.path(), 3);
     let failing = FailSecondCommit {
@@ -1095,13 +919,11 @@ async fn a_large_tree_is_committed_in_parts_and_a_rerun_resumes_after_the_last_l
     assert!(error.resumable(), "{error}");
     // The first 1,000 files landed; the rerun skips them and commits the other 1,100 in two.
     emu.clear_requests();
-    let outcome = upload(&client, &parts, &preflight_hub::NoProgress)
-        .await
-        .unwrap();
+    let outcome = upload(&client, &parts, &NoProgress).await.unwrap();
     assert_eq!(outcome.files_skipped, 1000);
     assert_eq!(outcome.files_uploaded, 1100);
     assert_eq!(outcome.commits, 2);
-    assert_eq!(count(&emu, "POST", "/commit/"), 2);
+    assert_eq!(count_requests(&emu, "POST", "/commit/"), 2);
     let sample: Vec<(String, Vec<u8>)> = files.iter().step_by(53).cloned().collect();
     assert_files(&emu, "alice/parts", "main", &sample).await;
     emu.shutdown().await;
