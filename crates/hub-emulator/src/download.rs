@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::routes::{RepoRef, check_read, revision_not_found};
-use crate::server::{St, error, json, query_flag, query_params, read_body};
-use crate::store::{Commit, FileEntry, Store, lfs_pointer};
+use crate::routes::{RepoRef, read_repo, revision_not_found};
+use crate::server::{Reply, St, error, internal, json, query_flag, query_params, read_body};
+use crate::store::{Commit, FileEntry, Repo, Store, lfs_pointer};
 
 fn entry_not_found(path: &str) -> Response {
     error(
@@ -22,18 +22,11 @@ fn entry_not_found(path: &str) -> Response {
 
 /// Look up a commit under the read check.
 fn commit_at(st: &St, h: &HeaderMap, repo: &RepoRef, rev: &str) -> Result<Commit, Response> {
-    check_read(st, h, repo)?;
-    let store = st.store();
-    let r = store.repos.get(&repo.key()).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            "Repository not found",
-        )
-    })?;
-    r.resolve(rev)
-        .cloned()
-        .ok_or_else(|| revision_not_found(rev))
+    read_repo(st, h, repo, |_, r| {
+        r.resolve(rev)
+            .cloned()
+            .ok_or_else(|| revision_not_found(rev))
+    })
 }
 
 fn file_item(path: &str, f: &FileEntry, c: &Commit, expand: bool) -> serde_json::Value {
@@ -81,20 +74,17 @@ pub(crate) fn tree(
     repo: &RepoRef,
     rev: &str,
     path: &str,
-) -> Response {
-    let c = match commit_at(st, h, repo, rev) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let c = commit_at(st, h, repo, rev)?;
     let recursive = query_flag(q, "recursive");
     let expand = query_flag(q, "expand");
     let path = path.trim_matches('/');
     let dirs = dirs_of(&c.files);
     if !path.is_empty() && !dirs.contains(path) {
         if let Some(f) = c.files.get(path) {
-            return json(StatusCode::OK, &vec![file_item(path, f, &c, expand)]);
+            return Ok(json(StatusCode::OK, &vec![file_item(path, f, &c, expand)]));
         }
-        return entry_not_found(path);
+        return Err(entry_not_found(path));
     }
     let prefix = if path.is_empty() {
         String::new()
@@ -116,21 +106,14 @@ pub(crate) fn tree(
             .filter(|(p, _)| under(p))
             .map(|(p, f)| file_item(p, f, &c, expand)),
     );
-    json(StatusCode::OK, &items)
+    Ok(json(StatusCode::OK, &items))
 }
 
-pub(crate) fn refs(st: &St, h: &HeaderMap, repo: &RepoRef) -> Response {
-    if let Err(r) = check_read(st, h, repo) {
-        return r;
-    }
-    let store = st.store();
-    let Some(r) = store.repos.get(&repo.key()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            "Repository not found",
-        );
-    };
+pub(crate) fn refs(st: &St, h: &HeaderMap, repo: &RepoRef) -> Reply {
+    read_repo(st, h, repo, |_, r| Ok(refs_json(r)))
+}
+
+fn refs_json(r: &Repo) -> Response {
     let branches: Vec<serde_json::Value> = r
         .branches
         .iter()
@@ -153,15 +136,9 @@ pub(crate) async fn paths_info(
     repo: &RepoRef,
     rev: &str,
     body: Body,
-) -> Response {
-    let c = match commit_at(st, h, repo, rev) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let raw = match read_body(body, 16 << 20).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let c = commit_at(st, h, repo, rev)?;
+    let raw = read_body(body, 16 << 20).await?;
     let text = String::from_utf8_lossy(&raw);
     let form = query_params(Some(&text));
     let expand = form
@@ -180,7 +157,7 @@ pub(crate) async fn paths_info(
             out.push(dir_item(p, &c, expand));
         }
     }
-    json(StatusCode::OK, &out)
+    Ok(json(StatusCode::OK, &out))
 }
 
 fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
@@ -221,17 +198,14 @@ pub(crate) async fn resolve(
     repo: &RepoRef,
     rev: &str,
     path: &str,
-) -> Response {
-    let c = match commit_at(st, h, repo, rev) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+) -> Reply {
+    let c = commit_at(st, h, repo, rev)?;
     let Some(f) = c.files.get(path) else {
         let mut r = entry_not_found(path);
         if let Ok(v) = HeaderValue::from_str(&c.oid) {
             r.headers_mut().insert("x-repo-commit", v);
         }
-        return r;
+        return Err(r);
     };
     let (disk, etag) = match &f.lfs {
         Some(sha) => (Store::lfs_path(&st.data_dir, sha), sha.clone()),
@@ -248,7 +222,7 @@ pub(crate) async fn resolve(
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", f.size)) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
-            return r;
+            return Err(r);
         }
     };
     let (status, start, len) = match range {
@@ -260,18 +234,12 @@ pub(crate) async fn resolve(
     } else {
         let mut file = match tokio::fs::File::open(&disk).await {
             Ok(file) => file,
-            Err(e) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    None,
-                    &format!("stored content missing: {e}"),
-                );
-            }
+            Err(e) => return Err(internal(format!("stored content missing: {e}"))),
         };
-        if start > 0
-            && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
-        {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(internal)?;
         }
         Body::from_stream(tokio_util::io::ReaderStream::new(file.take(len)))
     };
@@ -298,5 +266,5 @@ pub(crate) async fn resolve(
             format!("bytes {s}-{e}/{}", f.size),
         );
     }
-    r
+    Ok(r)
 }

@@ -1146,7 +1146,7 @@ pub(crate) fn actions_routes(
                 }),
             )
         }
-        _ => error(StatusCode::NOT_FOUND, None, "Not Found"),
+        _ => crate::routes::not_found(),
     }
 }
 

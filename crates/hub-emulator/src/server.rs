@@ -176,6 +176,15 @@ pub(crate) fn error(status: StatusCode, code: Option<&str>, msg: &str) -> Respon
     r
 }
 
+/// A 500 for a failure of the emulator itself (disk, signing), with the failure's text.
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string())
+}
+
+/// What a handler answers: `Err` is an early exit (an error response). Both are sent as
+/// they are (`Result<Response, Response>` is itself a response).
+pub(crate) type Reply = Result<Response, Response>;
+
 pub(crate) fn json<T: Serialize>(status: StatusCode, v: &T) -> Response {
     (status, axum::Json(v)).into_response()
 }
