@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::server::{
-    AppState, St, base_url, bearer, error, internal, json, query_params, read_body,
+    AppState, Reply, St, base_url, bearer, error, internal, json, query_params, read_body,
+    read_json, unknown_admin_route,
 };
 use crate::tokens::{ScopedPermission, TokenRole, TokenSpec, valid_name};
 
@@ -170,9 +171,17 @@ impl TrustedPublisher {
     /// A publisher for `resource` trusting `subject` from the emulator's own issuer.
     pub fn new(resource: impl Into<String>, subject: impl Into<String>) -> TrustedPublisher {
         TrustedPublisher {
-            resource: resource.into(),
-            issuer: None,
             subject: Some(subject.into()),
+            ..TrustedPublisher::any_subject(resource.into())
+        }
+    }
+
+    /// A publisher for `resource` that requires no claim yet.
+    fn any_subject(resource: String) -> TrustedPublisher {
+        TrustedPublisher {
+            resource,
+            issuer: None,
+            subject: None,
             claims: BTreeMap::new(),
             read_only: false,
             user: None,
@@ -183,14 +192,7 @@ impl TrustedPublisher {
     pub fn parse_cli(s: &str) -> Result<TrustedPublisher, String> {
         let mut words = s.split_whitespace();
         let resource = words.next().ok_or("expected RESOURCE [sub=S] ...")?;
-        let mut p = TrustedPublisher {
-            resource: resource.to_string(),
-            issuer: None,
-            subject: None,
-            claims: BTreeMap::new(),
-            read_only: false,
-            user: None,
-        };
+        let mut p = TrustedPublisher::any_subject(resource.to_string());
         for w in words {
             if w == "read-only" {
                 p.read_only = true;
@@ -1103,25 +1105,12 @@ pub(crate) fn actions_routes(
     }
 }
 
-async fn admin_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
-    crate::server::read_json(body).await
-}
-
 /// Admin routes below `/_emulator/oauth`, `/_emulator/trusted-publishers`, `/_emulator/oidc`.
-pub(crate) async fn admin(
-    st: &St,
-    m: &Method,
-    path: &str,
-    h: &HeaderMap,
-    body: Body,
-) -> Option<Response> {
+pub(crate) async fn admin(st: &St, m: &Method, path: &str, h: &HeaderMap, body: Body) -> Reply {
     let bad = |e: String| error(StatusCode::BAD_REQUEST, None, &e);
-    let r = match (m.clone(), path) {
+    Ok(match (m.clone(), path) {
         (Method::POST, "/_emulator/oauth/logins") => {
-            let l: OAuthLogin = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let l: OAuthLogin = read_json(body).await?;
             let user = l.user.clone();
             match st.oauth().add_login(l) {
                 Ok(()) => json(StatusCode::CREATED, &json!({"user": user})),
@@ -1136,10 +1125,7 @@ pub(crate) async fn admin(
                 #[serde(default)]
                 access_token: Option<String>,
             }
-            let r: Revoke = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let r: Revoke = read_json(body).await?;
             let mut s = st.oauth();
             if let Some(g) = r.refresh_token.and_then(|t| s.refresh.get_mut(&t)) {
                 g.revoked = true;
@@ -1155,10 +1141,7 @@ pub(crate) async fn admin(
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::POST, "/_emulator/trusted-publishers") => {
-            let p: TrustedPublisher = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let p: TrustedPublisher = read_json(body).await?;
             match st.oauth().add_publisher(p.clone()) {
                 Ok(()) => json(StatusCode::CREATED, &p),
                 Err(e) => bad(e),
@@ -1172,10 +1155,7 @@ pub(crate) async fn admin(
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::POST, "/_emulator/oidc") => {
-            let o: OidcSettings = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let o: OidcSettings = read_json(body).await?;
             let mut s = st.oauth();
             s.set_settings(o);
             json(StatusCode::OK, &s.settings.public_json())
@@ -1184,10 +1164,7 @@ pub(crate) async fn admin(
             json(StatusCode::OK, &st.oauth().settings.public_json())
         }
         (Method::POST, "/_emulator/oidc/id-token") => {
-            let req: IdTokenRequest = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let req: IdTokenRequest = read_json(body).await?;
             match mint_id_token(st, &base_url(st, h), &req) {
                 Ok(jwt) => json(StatusCode::OK, &json!({"value": jwt})),
                 Err(e) => bad(e),
@@ -1199,16 +1176,12 @@ pub(crate) async fn admin(
                 issuer: String,
                 jwks: JwkSet,
             }
-            let i: Issuer = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let i: Issuer = read_json(body).await?;
             st.oauth().other_issuers.insert(i.issuer, i.jwks);
             StatusCode::NO_CONTENT.into_response()
         }
-        _ => return None,
-    };
-    Some(r)
+        _ => return Err(unknown_admin_route()),
+    })
 }
 
 #[cfg(test)]

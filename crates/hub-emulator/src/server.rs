@@ -284,7 +284,7 @@ pub(crate) async fn entry(
         }),
     );
     let mut resp = if path == "/_emulator" || path.starts_with("/_emulator/") {
-        admin(&st, req).await
+        admin(&st, req).await.into_response()
     } else {
         faulted(&st, conn.clone(), req, &method, &path).await
     };
@@ -513,7 +513,7 @@ enum FaultInput {
     Rule(FaultRule),
 }
 
-async fn admin(st: &St, req: Request) -> Response {
+async fn admin(st: &St, req: Request) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if [
@@ -525,11 +525,9 @@ async fn admin(st: &St, req: Request) -> Response {
     .any(|p| path == *p || path.starts_with(&format!("{p}/")))
     {
         let (parts, body) = req.into_parts();
-        return crate::oauth::admin(st, &method, &path, &parts.headers, body)
-            .await
-            .unwrap_or_else(|| error(StatusCode::NOT_FOUND, None, "unknown admin route"));
+        return crate::oauth::admin(st, &method, &path, &parts.headers, body).await;
     }
-    match (method, path.as_str()) {
+    Ok(match (method, path.as_str()) {
         (Method::GET, "/_emulator/health") => json(
             StatusCode::OK,
             &serde_json::json!({"status": "ok", "url": format!("http://{}", st.local_addr)}),
@@ -541,15 +539,12 @@ async fn admin(st: &St, req: Request) -> Response {
         }
         (Method::GET, "/_emulator/faults") => json(StatusCode::OK, &st.faults.rules()),
         (Method::POST, "/_emulator/faults") => {
-            let input: FaultInput = match read_json(req.into_body()).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let input: FaultInput = read_json(req.into_body()).await?;
             let rule = match input {
                 FaultInput::Rule(r) => r,
                 FaultInput::Spec { spec } => match FaultRule::parse_spec(&spec) {
                     Ok(r) => r,
-                    Err(e) => return error(StatusCode::BAD_REQUEST, None, &e),
+                    Err(e) => return Err(error(StatusCode::BAD_REQUEST, None, &e)),
                 },
             };
             st.faults.add(rule.clone());
@@ -560,16 +555,13 @@ async fn admin(st: &St, req: Request) -> Response {
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::POST, "/_emulator/tokens") => {
-            let spec: TokenSpec = match read_json(req.into_body()).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let spec: TokenSpec = read_json(req.into_body()).await?;
             if spec.token.is_empty() || !crate::tokens::valid_name(&spec.user) {
-                return error(
+                return Err(error(
                     StatusCode::BAD_REQUEST,
                     None,
                     "token and a valid user are required",
-                );
+                ));
             }
             let user = spec.user.clone();
             st.add_token(spec);
@@ -580,13 +572,14 @@ async fn admin(st: &St, req: Request) -> Response {
             struct Revoke {
                 token: String,
             }
-            let r: Revoke = match read_json(req.into_body()).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let r: Revoke = read_json(req.into_body()).await?;
             st.revoke_token(&r.token);
             StatusCode::NO_CONTENT.into_response()
         }
-        _ => error(StatusCode::NOT_FOUND, None, "unknown admin route"),
-    }
+        _ => return Err(unknown_admin_route()),
+    })
+}
+
+pub(crate) fn unknown_admin_route() -> Response {
+    error(StatusCode::NOT_FOUND, None, "unknown admin route")
 }
