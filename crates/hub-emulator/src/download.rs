@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::routes::{RepoRef, read_repo, revision_not_found};
-use crate::server::{Reply, St, error, internal, json, query_flag, query_params, read_body};
+use crate::routes::{RepoCall, revision_not_found};
+use crate::server::{Reply, error, internal, json, query_flag, query_params, read_body};
 use crate::store::{Commit, FileEntry, Repo, Store, lfs_pointer};
 
 fn entry_not_found(path: &str) -> Response {
@@ -21,8 +21,8 @@ fn entry_not_found(path: &str) -> Response {
 }
 
 /// Look up a commit under the read check.
-fn commit_at(st: &St, h: &HeaderMap, repo: &RepoRef, rev: &str) -> Result<Commit, Response> {
-    read_repo(st, h, repo, |_, r| {
+fn commit_at(call: &RepoCall<'_>, rev: &str) -> Result<Commit, Response> {
+    call.read(|_, r| {
         r.resolve(rev)
             .cloned()
             .ok_or_else(|| revision_not_found(rev))
@@ -67,15 +67,8 @@ fn dirs_of(files: &BTreeMap<String, FileEntry>) -> BTreeSet<String> {
     dirs
 }
 
-pub(crate) fn tree(
-    st: &St,
-    h: &HeaderMap,
-    q: &[(String, String)],
-    repo: &RepoRef,
-    rev: &str,
-    path: &str,
-) -> Reply {
-    let c = commit_at(st, h, repo, rev)?;
+pub(crate) fn tree(call: &RepoCall<'_>, q: &[(String, String)], rev: &str, path: &str) -> Reply {
+    let c = commit_at(call, rev)?;
     let recursive = query_flag(q, "recursive");
     let expand = query_flag(q, "expand");
     let path = path.trim_matches('/');
@@ -109,8 +102,8 @@ pub(crate) fn tree(
     Ok(json(StatusCode::OK, &items))
 }
 
-pub(crate) fn refs(st: &St, h: &HeaderMap, repo: &RepoRef) -> Reply {
-    read_repo(st, h, repo, |_, r| Ok(refs_json(r)))
+pub(crate) fn refs(call: &RepoCall<'_>) -> Reply {
+    call.read(|_, r| Ok(refs_json(r)))
 }
 
 fn refs_json(r: &Repo) -> Response {
@@ -130,14 +123,8 @@ fn refs_json(r: &Repo) -> Response {
     )
 }
 
-pub(crate) async fn paths_info(
-    st: &St,
-    h: &HeaderMap,
-    repo: &RepoRef,
-    rev: &str,
-    body: Body,
-) -> Reply {
-    let c = commit_at(st, h, repo, rev)?;
+pub(crate) async fn paths_info(call: &RepoCall<'_>, rev: &str, body: Body) -> Reply {
+    let c = commit_at(call, rev)?;
     let raw = read_body(body, 16 << 20).await?;
     let text = String::from_utf8_lossy(&raw);
     let form = query_params(Some(&text));
@@ -191,15 +178,9 @@ fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
-pub(crate) async fn resolve(
-    st: &St,
-    m: &Method,
-    h: &HeaderMap,
-    repo: &RepoRef,
-    rev: &str,
-    path: &str,
-) -> Reply {
-    let c = commit_at(st, h, repo, rev)?;
+pub(crate) async fn resolve(call: &RepoCall<'_>, m: &Method, rev: &str, path: &str) -> Reply {
+    let (st, h) = (call.st, call.h);
+    let c = commit_at(call, rev)?;
     let Some(f) = c.files.get(path) else {
         let mut r = entry_not_found(path);
         if let Ok(v) = HeaderValue::from_str(&c.oid) {

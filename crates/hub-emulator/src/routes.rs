@@ -64,13 +64,15 @@ pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
         ),
         ["api", "agent-harnesses"] => not_found(),
         ["api", t, ns, name, rest @ ..] if RepoType::from_plural(t).is_some() => {
-            let repo = RepoRef {
-                t: RepoType::from_plural(t).expect("checked"),
-                id: format!("{ns}/{name}"),
+            let call = RepoCall {
+                st,
+                h,
+                repo: RepoRef {
+                    t: RepoType::from_plural(t).expect("checked"),
+                    id: format!("{ns}/{name}"),
+                },
             };
-            repo_api(st, m, h, &q, repo, rest, body)
-                .await
-                .into_response()
+            repo_api(&call, m, &q, rest, body).await.into_response()
         }
         ["_lfs", kind, secret, oid, rest @ ..] => {
             crate::upload::transfer(st, m, h, kind, secret, oid, rest, body)
@@ -81,28 +83,23 @@ pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn repo_api(
-    st: &St,
+    call: &RepoCall<'_>,
     m: &Method,
-    h: &axum::http::HeaderMap,
     q: &[(String, String)],
-    repo: RepoRef,
     rest: &[&str],
     body: Body,
 ) -> Reply {
     let get = *m == Method::GET || *m == Method::HEAD;
     let post = *m == Method::POST;
     match rest {
-        [] if get => repo_info(st, h, &repo, "main"),
-        ["revision", rev @ ..] if get && !rev.is_empty() => repo_info(st, h, &repo, &rev.join("/")),
-        ["tree", rev, path @ ..] if get => {
-            crate::download::tree(st, h, q, &repo, rev, &path.join("/"))
-        }
-        ["refs"] if get => crate::download::refs(st, h, &repo),
-        ["paths-info", rev] if post => crate::download::paths_info(st, h, &repo, rev, body).await,
-        ["preupload", rev] if post => crate::upload::preupload(st, h, &repo, rev, body).await,
-        ["commit", rev] if post => crate::upload::commit(st, h, q, &repo, rev, body).await,
+        [] if get => repo_info(call, "main"),
+        ["revision", rev @ ..] if get && !rev.is_empty() => repo_info(call, &rev.join("/")),
+        ["tree", rev, path @ ..] if get => crate::download::tree(call, q, rev, &path.join("/")),
+        ["refs"] if get => crate::download::refs(call),
+        ["paths-info", rev] if post => crate::download::paths_info(call, rev, body).await,
+        ["preupload", rev] if post => crate::upload::preupload(call, rev, body).await,
+        ["commit", rev] if post => crate::upload::commit(call, q, rev, body).await,
         ["xet-write-token" | "xet-read-token", ..] => Err(error(
             StatusCode::NOT_IMPLEMENTED,
             None,
@@ -126,16 +123,20 @@ async fn git_routes(
         Some(&"spaces") => (RepoType::Space, &segs[1..]),
         _ => (RepoType::Model, segs),
     };
+    let repo_call = |ns: &str, name: &str| RepoCall {
+        st,
+        h,
+        repo: RepoRef {
+            t,
+            id: format!("{ns}/{name}"),
+        },
+    };
     match rest {
         [ns, name_git, "info", "lfs", "objects", "batch"] if *m == Method::POST => {
             let Some(name) = name_git.strip_suffix(".git") else {
                 return Err(not_found());
             };
-            let repo = RepoRef {
-                t,
-                id: format!("{ns}/{name}"),
-            };
-            crate::upload::lfs_batch(st, h, &repo, body).await
+            crate::upload::lfs_batch(&repo_call(ns, name), body).await
         }
         [ns, name, "resolve", rev @ ..] if *m == Method::GET || *m == Method::HEAD => {
             // The revision is one (percent-encoded) segment, or the unencoded `refs/pr/N`.
@@ -144,11 +145,7 @@ async fn git_routes(
                 [rev, path @ ..] => (rev.to_string(), path.join("/")),
                 [] => return Err(not_found()),
             };
-            let repo = RepoRef {
-                t,
-                id: format!("{ns}/{name}"),
-            };
-            crate::download::resolve(st, m, h, &repo, &rev, &path).await
+            crate::download::resolve(&repo_call(ns, name), m, &rev, &path).await
         }
         _ => Err(not_found()),
     }
@@ -195,60 +192,65 @@ pub(crate) fn revision_not_found(rev: &str) -> Response {
     )
 }
 
-/// Look up `repo` and check the caller may read it (private repos), then run `f` on the
-/// caller and the repo under the store lock.
-/// Errors: 401 bad token; RepoNotFound (401 anonymous / 404 authenticated).
-pub(crate) fn read_repo<T>(
-    st: &St,
-    h: &axum::http::HeaderMap,
-    repo: &RepoRef,
-    f: impl FnOnce(Caller, &Repo) -> Result<T, Response>,
-) -> Result<T, Response> {
-    let c = caller(st, h)?;
-    let store = st.store();
-    let readable = store.repos.get(&repo.key()).filter(|r| {
-        !r.private
-            || c.token()
-                .is_some_and(|t| t.can_read_private(repo.t.singular(), &repo.id))
-    });
-    match readable {
-        Some(r) => f(c, r),
-        None => Err(repo_not_found(c.token().is_none())),
+/// A request to one repo's routes: the headers say who asks, `repo` about what.
+pub(crate) struct RepoCall<'a> {
+    pub st: &'a St,
+    pub h: &'a axum::http::HeaderMap,
+    pub repo: RepoRef,
+}
+
+impl RepoCall<'_> {
+    /// Look up the repo and check the caller may read it (private repos), then run `f`
+    /// on the caller and the repo under the store lock.
+    /// Errors: 401 bad token; RepoNotFound (401 anonymous / 404 authenticated).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(Caller, &Repo) -> Result<T, Response>,
+    ) -> Result<T, Response> {
+        let (st, repo) = (self.st, &self.repo);
+        let c = caller(st, self.h)?;
+        let store = st.store();
+        let readable = store.repos.get(&repo.key()).filter(|r| {
+            !r.private
+                || c.token()
+                    .is_some_and(|t| t.can_read_private(repo.t.singular(), &repo.id))
+        });
+        match readable {
+            Some(r) => f(c, r),
+            None => Err(repo_not_found(c.token().is_none())),
+        }
+    }
+
+    /// Check the caller may write the repo, returning the token.
+    pub fn check_write(&self) -> Result<TokenSpec, Response> {
+        let repo = &self.repo;
+        let Caller::Token(t) = self.read(|c, _| Ok(c))? else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "You must be authenticated (Authorization: Bearer <token>) to write to this repository",
+            ));
+        };
+        if !t.can_write(repo.t.singular(), &repo.id) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                None,
+                &format!(
+                    "You don't have write access to {} {} (token role: {})",
+                    repo.t.singular(),
+                    repo.id,
+                    t.role_name()
+                ),
+            ));
+        }
+        Ok(t)
     }
 }
 
-/// Check the caller may write `repo`, returning the token.
-pub(crate) fn check_write(
-    st: &St,
-    h: &axum::http::HeaderMap,
-    repo: &RepoRef,
-) -> Result<TokenSpec, Response> {
-    let Caller::Token(t) = read_repo(st, h, repo, |c, _| Ok(c))? else {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            "You must be authenticated (Authorization: Bearer <token>) to write to this repository",
-        ));
-    };
-    if !t.can_write(repo.t.singular(), &repo.id) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            None,
-            &format!(
-                "You don't have write access to {} {} (token role: {})",
-                repo.t.singular(),
-                repo.id,
-                t.role_name()
-            ),
-        ));
-    }
-    Ok(t)
-}
-
-fn repo_info(st: &St, h: &axum::http::HeaderMap, repo: &RepoRef, rev: &str) -> Reply {
-    read_repo(st, h, repo, |_, r| {
+fn repo_info(call: &RepoCall<'_>, rev: &str) -> Reply {
+    call.read(|_, r| {
         let c = r.resolve(rev).ok_or_else(|| revision_not_found(rev))?;
-        Ok(repo_info_json(repo, r, c))
+        Ok(repo_info_json(&call.repo, r, c))
     })
 }
 
@@ -413,13 +415,17 @@ async fn create_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Reply {
 
 async fn delete_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Reply {
     let RepoRequest { rt, ns, name, .. } = repo_request(st, h, body).await?;
-    let repo = RepoRef {
-        t: rt,
-        id: format!("{ns}/{name}"),
+    let call = RepoCall {
+        st,
+        h,
+        repo: RepoRef {
+            t: rt,
+            id: format!("{ns}/{name}"),
+        },
     };
-    check_write(st, h, &repo)?;
+    call.check_write()?;
     let mut store = st.store();
-    store.repos.remove(&repo.key());
+    store.repos.remove(&call.repo.key());
     let p = store
         .root
         .join("repos")

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::routes::{RepoRef, check_write, revision_not_found, stored_repo};
+use crate::routes::{RepoCall, RepoRef, revision_not_found, stored_repo};
 use crate::server::{
     Reply, St, UploadTicket, base_url, error, internal, json, query_flag, read_body, read_json,
 };
@@ -65,14 +65,9 @@ struct PreuploadFile {
     size: u64,
 }
 
-pub(crate) async fn preupload(
-    st: &St,
-    h: &HeaderMap,
-    repo: &RepoRef,
-    rev: &str,
-    body: Body,
-) -> Reply {
-    check_write(st, h, repo)?;
+pub(crate) async fn preupload(call: &RepoCall<'_>, rev: &str, body: Body) -> Reply {
+    let (st, repo) = (call.st, &call.repo);
+    call.check_write()?;
     let b: PreuploadBody = read_json(body).await?;
     let files = {
         let store = st.store();
@@ -130,8 +125,9 @@ fn lfs_json(status: StatusCode, v: &serde_json::Value) -> Response {
     r
 }
 
-pub(crate) async fn lfs_batch(st: &St, h: &HeaderMap, repo: &RepoRef, body: Body) -> Reply {
-    check_write(st, h, repo)?;
+pub(crate) async fn lfs_batch(call: &RepoCall<'_>, body: Body) -> Reply {
+    let (st, h, repo) = (call.st, call.h, &call.repo);
+    call.check_write()?;
     let b: BatchBody = read_json(body).await?;
     if b.operation != "upload" {
         return Err(error(
@@ -354,11 +350,15 @@ pub(crate) async fn transfer(
         }
         ("complete", Method::POST, []) => complete(st, secret, oid, size, chunk, body).await,
         ("verify", Method::POST, []) => {
-            let repo = RepoRef {
-                t: repo_key.0,
-                id: repo_key.1,
+            let call = RepoCall {
+                st,
+                h,
+                repo: RepoRef {
+                    t: repo_key.0,
+                    id: repo_key.1,
+                },
             };
-            check_write(st, h, &repo)?;
+            call.check_write()?;
             #[derive(Deserialize)]
             struct Verify {
                 oid: String,
@@ -530,14 +530,13 @@ enum Op {
 }
 
 pub(crate) async fn commit(
-    st: &St,
-    h: &HeaderMap,
+    call: &RepoCall<'_>,
     q: &[(String, String)],
-    repo: &RepoRef,
     rev: &str,
     body: Body,
 ) -> Reply {
-    check_write(st, h, repo)?;
+    let (st, h, repo) = (call.st, call.h, &call.repo);
+    call.check_write()?;
     let raw = read_body(body, usize::MAX).await?;
     let bad = |msg: String| error(StatusCode::BAD_REQUEST, None, &msg);
     let mut summary = String::new();
