@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::server::{
-    AppState, Reply, St, base_url, bearer, error, internal, json, query_params, read_body,
-    read_json, unknown_admin_route,
+    AppState, Reply, St, bad_request, base_url, bearer, error, internal, json, query_params,
+    read_body, read_json, unknown_admin_route,
 };
 use crate::tokens::{ScopedPermission, TokenRole, TokenSpec, valid_name};
 
@@ -1107,14 +1107,13 @@ pub(crate) fn actions_routes(
 
 /// Admin routes below `/_emulator/oauth`, `/_emulator/trusted-publishers`, `/_emulator/oidc`.
 pub(crate) async fn admin(st: &St, m: &Method, path: &str, h: &HeaderMap, body: Body) -> Reply {
-    let bad = |e: String| error(StatusCode::BAD_REQUEST, None, &e);
     Ok(match (m.clone(), path) {
         (Method::POST, "/_emulator/oauth/logins") => {
             let l: OAuthLogin = read_json(body).await?;
             let user = l.user.clone();
             match st.oauth().add_login(l) {
                 Ok(()) => json(StatusCode::CREATED, &json!({"user": user})),
-                Err(e) => bad(e),
+                Err(e) => bad_request(&e),
             }
         }
         (Method::POST, "/_emulator/oauth/revoke") => {
@@ -1144,7 +1143,7 @@ pub(crate) async fn admin(st: &St, m: &Method, path: &str, h: &HeaderMap, body: 
             let p: TrustedPublisher = read_json(body).await?;
             match st.oauth().add_publisher(p.clone()) {
                 Ok(()) => json(StatusCode::CREATED, &p),
-                Err(e) => bad(e),
+                Err(e) => bad_request(&e),
             }
         }
         (Method::GET, "/_emulator/trusted-publishers") => {
@@ -1167,7 +1166,7 @@ pub(crate) async fn admin(st: &St, m: &Method, path: &str, h: &HeaderMap, body: 
             let req: IdTokenRequest = read_json(body).await?;
             match mint_id_token(st, &base_url(st, h), &req) {
                 Ok(jwt) => json(StatusCode::OK, &json!({"value": jwt})),
-                Err(e) => bad(e),
+                Err(e) => bad_request(&e),
             }
         }
         (Method::POST, "/_emulator/oidc/issuers") => {

@@ -7,8 +7,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::server::{
-    Caller, Reply, St, base_url, caller, error, internal, invalid_credentials, json, pct_decode,
-    query_params, read_json,
+    Caller, Reply, St, bad_request, base_url, caller, error, internal, invalid_credentials, json,
+    pct_decode, query_params, read_json,
 };
 use crate::store::{
     Commit, DEFAULT_GITATTRIBUTES, FileEntry, Repo, RepoType, Store, now_rfc3339, put_blob,
@@ -39,7 +39,7 @@ pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
     for s in &raw {
         match pct_decode(s) {
             Some(d) => segs.push(d),
-            None => return error(StatusCode::BAD_REQUEST, None, "malformed percent-encoding"),
+            None => return bad_request("malformed percent-encoding"),
         }
     }
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
@@ -325,13 +325,8 @@ async fn repo_request(
     let b: CreateBody = read_json(body).await?;
     let rt = match b.repo_type.as_deref() {
         None => RepoType::Model,
-        Some(s) => RepoType::from_singular(s).ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                None,
-                &format!("invalid repo type {s:?}"),
-            )
-        })?,
+        Some(s) => RepoType::from_singular(s)
+            .ok_or_else(|| bad_request(&format!("invalid repo type {s:?}")))?,
     };
     // 0.x may send "ns/name" in `name`.
     let (ns, name) = match (b.name.split_once('/'), &b.organization) {
@@ -340,11 +335,7 @@ async fn repo_request(
         (None, None) => (t.user.clone(), b.name.clone()),
     };
     if !valid_name(&ns) || !valid_name(&name) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!("invalid repo id {ns}/{name}"),
-        ));
+        return Err(bad_request(&format!("invalid repo id {ns}/{name}")));
     }
     Ok(RepoRequest { t, b, rt, ns, name })
 }

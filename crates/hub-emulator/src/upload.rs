@@ -14,7 +14,8 @@ use tokio::io::AsyncWriteExt;
 
 use crate::routes::{RepoCall, RepoRef, revision_not_found, stored_repo};
 use crate::server::{
-    Reply, St, UploadTicket, base_url, error, internal, json, query_flag, read_body, read_json,
+    Reply, St, UploadTicket, bad_request, base_url, error, internal, json, query_flag, read_body,
+    read_json,
 };
 use crate::store::{
     FileEntry, PullRequest, Store, git_blob_sha1, gitattributes_lfs, gitignore_match, lfs_pointer,
@@ -139,9 +140,7 @@ pub(crate) async fn lfs_batch(call: &RepoCall<'_>, body: Body) -> Reply {
     if let Some(t) = &b.transfers
         && !t.iter().any(|t| t == "basic" || t == "multipart")
     {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            None,
+        return Err(bad_request(
             "hub-emulator supports only the \"basic\" and \"multipart\" LFS transfers, not xet; set HF_HUB_DISABLE_XET=1",
         ));
     }
@@ -234,7 +233,7 @@ async fn stream_to_file(body: Body, dest: &Path, max: u64) -> Result<(u64, Strin
                     Err(e) => format!("upload body interrupted: {e}"),
                     Ok(_) => format!("upload is larger than the announced {max} bytes"),
                 };
-                return Err(error(StatusCode::BAD_REQUEST, None, &why));
+                return Err(bad_request(&why));
             }
         };
         n += chunk.len() as u64;
@@ -257,13 +256,9 @@ async fn keep_object(
 ) -> Result<(), Response> {
     if got != size || sha != oid {
         let _ = tokio::fs::remove_file(tmp).await;
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!(
-                "{what} does not match: expected sha256 {oid} and {size} bytes, got {sha} and {got} bytes"
-            ),
-        ));
+        return Err(bad_request(&format!(
+            "{what} does not match: expected sha256 {oid} and {size} bytes, got {sha} and {got} bytes"
+        )));
     }
     let dest = Store::lfs_path(&st.data_dir, oid);
     if let Some(p) = dest.parent() {
@@ -329,11 +324,9 @@ pub(crate) async fn transfer(
             let (got, sha) = stream_to_file(body, &tmp, expected).await?;
             if got != expected {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("part {part} must be {expected} bytes, got {got}"),
-                ));
+                return Err(bad_request(&format!(
+                    "part {part} must be {expected} bytes, got {got}"
+                )));
             }
             tokio::fs::rename(&tmp, dir.join(part.to_string()))
                 .await
@@ -390,7 +383,7 @@ pub(crate) async fn transfer(
 }
 
 fn not_multipart() -> Response {
-    error(StatusCode::BAD_REQUEST, None, "not a multipart upload")
+    bad_request("not a multipart upload")
 }
 
 async fn complete(
@@ -415,11 +408,7 @@ async fn complete(
     }
     let c: Completion = read_json(body).await?;
     if c.oid != oid {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            None,
-            "completion oid does not match the upload URL",
-        ));
+        return Err(bad_request("completion oid does not match the upload URL"));
     }
     let count = size.div_ceil(chunk);
     let received = st
@@ -428,38 +417,28 @@ async fn complete(
         .map(|t| t.parts.clone())
         .unwrap_or_default();
     if c.parts.len() as u64 != count {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!(
-                "expected {count} parts in the completion, got {}",
-                c.parts.len()
-            ),
-        ));
+        return Err(bad_request(&format!(
+            "expected {count} parts in the completion, got {}",
+            c.parts.len()
+        )));
     }
     for (i, p) in c.parts.iter().enumerate() {
         if p.part_number as usize != i + 1 {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                None,
-                "parts must be listed in order 1..n",
-            ));
+            return Err(bad_request("parts must be listed in order 1..n"));
         }
         match received.get(&p.part_number) {
             Some(e) if *e == p.etag => {}
             Some(_) => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("etag mismatch for part {}", p.part_number),
-                ));
+                return Err(bad_request(&format!(
+                    "etag mismatch for part {}",
+                    p.part_number
+                )));
             }
             None => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("part {} was never uploaded", p.part_number),
-                ));
+                return Err(bad_request(&format!(
+                    "part {} was never uploaded",
+                    p.part_number
+                )));
             }
         }
     }
@@ -501,11 +480,7 @@ async fn complete(
         Ok(v) => v,
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                None,
-                &format!("could not assemble parts: {e}"),
-            ));
+            return Err(bad_request(&format!("could not assemble parts: {e}")));
         }
     };
     keep_object(st, &tmp, oid, size, got, "assembled object").await?;
@@ -538,7 +513,6 @@ pub(crate) async fn commit(
     let (st, h, repo) = (call.st, call.h, &call.repo);
     call.check_write()?;
     let raw = read_body(body, usize::MAX).await?;
-    let bad = |msg: String| error(StatusCode::BAD_REQUEST, None, &msg);
     let mut summary = String::new();
     let mut description = String::new();
     let mut parent: Option<String> = None;
@@ -550,13 +524,21 @@ pub(crate) async fn commit(
         }
         let l: Line = match serde_json::from_slice(line) {
             Ok(l) => l,
-            Err(e) => return Err(bad(format!("commit line {}: invalid JSON: {e}", i + 1))),
+            Err(e) => {
+                return Err(bad_request(&format!(
+                    "commit line {}: invalid JSON: {e}",
+                    i + 1
+                )));
+            }
         };
         let v = &l.value;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
         let path = s("path").unwrap_or_default();
         if l.key != "header" && !valid_repo_path(path.trim_end_matches('/')) {
-            return Err(bad(format!("commit line {}: invalid path {path:?}", i + 1)));
+            return Err(bad_request(&format!(
+                "commit line {}: invalid path {path:?}",
+                i + 1
+            )));
         }
         match l.key.as_str() {
             "header" => {
@@ -571,7 +553,9 @@ pub(crate) async fn commit(
                         match base64::engine::general_purpose::STANDARD.decode(content.as_bytes()) {
                             Ok(d) => d,
                             Err(e) => {
-                                return Err(bad(format!("{path}: invalid base64 content: {e}")));
+                                return Err(bad_request(&format!(
+                                    "{path}: invalid base64 content: {e}"
+                                )));
                             }
                         }
                     }
@@ -590,20 +574,20 @@ pub(crate) async fn commit(
             "lfsFile" => {
                 let oid = s("oid").unwrap_or_default();
                 if s("algo").is_some_and(|a| a != "sha256") || !is_sha256(&oid) {
-                    return Err(bad(format!(
+                    return Err(bad_request(&format!(
                         "{path}: lfsFile needs algo sha256 and a sha256 oid"
                     )));
                 }
                 let stored =
                     std::fs::metadata(Store::lfs_path(&st.data_dir, &oid)).map(|m| m.len());
                 let Ok(stored) = stored else {
-                    return Err(bad(format!(
+                    return Err(bad_request(&format!(
                         "{path}: LFS object {oid} was never uploaded (or its upload was not completed)"
                     )));
                 };
                 let size = v.get("size").and_then(|x| x.as_u64()).unwrap_or(stored);
                 if size != stored {
-                    return Err(bad(format!(
+                    return Err(bad_request(&format!(
                         "{path}: LFS object {oid} has size {stored}, but the commit says {size}"
                     )));
                 }
@@ -620,7 +604,12 @@ pub(crate) async fn commit(
             }
             "deletedFile" => ops.push(Op::Delete(path)),
             "deletedFolder" => ops.push(Op::DeleteFolder(path.trim_end_matches('/').to_string())),
-            other => return Err(bad(format!("commit line {}: unknown key {other:?}", i + 1))),
+            other => {
+                return Err(bad_request(&format!(
+                    "commit line {}: unknown key {other:?}",
+                    i + 1
+                )));
+            }
         }
     }
     if summary.trim().is_empty() {
@@ -640,7 +629,7 @@ pub(crate) async fn commit(
     };
     let Some(head) = head else {
         if r.resolve(rev).is_some() {
-            return Err(bad(format!(
+            return Err(bad_request(&format!(
                 "cannot commit to {rev}: not a branch or pull request ref"
             )));
         }
@@ -654,7 +643,7 @@ pub(crate) async fn commit(
         Some(p) if opens_pr => match r.resolve(p) {
             Some(c) => c.oid.clone(),
             None => {
-                return Err(bad(format!(
+                return Err(bad_request(&format!(
                     "parentCommit {p} is not a commit of this repository"
                 )));
             }
