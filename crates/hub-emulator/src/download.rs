@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::routes::{RepoRef, check_read, revision_not_found};
-use crate::server::{St, error, json, query_flag, query_params, read_body};
-use crate::store::{Commit, FileEntry, Store, lfs_pointer};
+use crate::routes::{RepoCall, revision_not_found};
+use crate::server::{Reply, error, internal, json, query_flag, query_params, read_body};
+use crate::store::{Commit, FileEntry, Repo, Store, lfs_pointer};
 
 fn entry_not_found(path: &str) -> Response {
     error(
@@ -21,19 +21,12 @@ fn entry_not_found(path: &str) -> Response {
 }
 
 /// Look up a commit under the read check.
-fn commit_at(st: &St, h: &HeaderMap, repo: &RepoRef, rev: &str) -> Result<Commit, Response> {
-    check_read(st, h, repo)?;
-    let store = st.store();
-    let r = store.repos.get(&repo.key()).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            "Repository not found",
-        )
-    })?;
-    r.resolve(rev)
-        .cloned()
-        .ok_or_else(|| revision_not_found(rev))
+fn commit_at(call: &RepoCall<'_>, rev: &str) -> Result<Commit, Response> {
+    call.read(|_, r| {
+        r.resolve(rev)
+            .cloned()
+            .ok_or_else(|| revision_not_found(rev))
+    })
 }
 
 fn file_item(path: &str, f: &FileEntry, c: &Commit, expand: bool) -> serde_json::Value {
@@ -74,27 +67,17 @@ fn dirs_of(files: &BTreeMap<String, FileEntry>) -> BTreeSet<String> {
     dirs
 }
 
-pub(crate) fn tree(
-    st: &St,
-    h: &HeaderMap,
-    q: &[(String, String)],
-    repo: &RepoRef,
-    rev: &str,
-    path: &str,
-) -> Response {
-    let c = match commit_at(st, h, repo, rev) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(crate) fn tree(call: &RepoCall<'_>, q: &[(String, String)], rev: &str, path: &str) -> Reply {
+    let c = commit_at(call, rev)?;
     let recursive = query_flag(q, "recursive");
     let expand = query_flag(q, "expand");
     let path = path.trim_matches('/');
     let dirs = dirs_of(&c.files);
     if !path.is_empty() && !dirs.contains(path) {
         if let Some(f) = c.files.get(path) {
-            return json(StatusCode::OK, &vec![file_item(path, f, &c, expand)]);
+            return Ok(json(StatusCode::OK, &vec![file_item(path, f, &c, expand)]));
         }
-        return entry_not_found(path);
+        return Err(entry_not_found(path));
     }
     let prefix = if path.is_empty() {
         String::new()
@@ -116,21 +99,14 @@ pub(crate) fn tree(
             .filter(|(p, _)| under(p))
             .map(|(p, f)| file_item(p, f, &c, expand)),
     );
-    json(StatusCode::OK, &items)
+    Ok(json(StatusCode::OK, &items))
 }
 
-pub(crate) fn refs(st: &St, h: &HeaderMap, repo: &RepoRef) -> Response {
-    if let Err(r) = check_read(st, h, repo) {
-        return r;
-    }
-    let store = st.store();
-    let Some(r) = store.repos.get(&repo.key()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            "Repository not found",
-        );
-    };
+pub(crate) fn refs(call: &RepoCall<'_>) -> Reply {
+    call.read(|_, r| Ok(refs_json(r)))
+}
+
+fn refs_json(r: &Repo) -> Response {
     let branches: Vec<serde_json::Value> = r
         .branches
         .iter()
@@ -147,21 +123,9 @@ pub(crate) fn refs(st: &St, h: &HeaderMap, repo: &RepoRef) -> Response {
     )
 }
 
-pub(crate) async fn paths_info(
-    st: &St,
-    h: &HeaderMap,
-    repo: &RepoRef,
-    rev: &str,
-    body: Body,
-) -> Response {
-    let c = match commit_at(st, h, repo, rev) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let raw = match read_body(body, 16 << 20).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) async fn paths_info(call: &RepoCall<'_>, rev: &str, body: Body) -> Reply {
+    let c = commit_at(call, rev)?;
+    let raw = read_body(body, 16 << 20).await?;
     let text = String::from_utf8_lossy(&raw);
     let form = query_params(Some(&text));
     let expand = form
@@ -180,7 +144,7 @@ pub(crate) async fn paths_info(
             out.push(dir_item(p, &c, expand));
         }
     }
-    json(StatusCode::OK, &out)
+    Ok(json(StatusCode::OK, &out))
 }
 
 fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
@@ -214,24 +178,15 @@ fn parse_range(h: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
     Ok(Some((start, end)))
 }
 
-pub(crate) async fn resolve(
-    st: &St,
-    m: &Method,
-    h: &HeaderMap,
-    repo: &RepoRef,
-    rev: &str,
-    path: &str,
-) -> Response {
-    let c = match commit_at(st, h, repo, rev) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+pub(crate) async fn resolve(call: &RepoCall<'_>, m: &Method, rev: &str, path: &str) -> Reply {
+    let (st, h) = (call.st, call.h);
+    let c = commit_at(call, rev)?;
     let Some(f) = c.files.get(path) else {
         let mut r = entry_not_found(path);
         if let Ok(v) = HeaderValue::from_str(&c.oid) {
             r.headers_mut().insert("x-repo-commit", v);
         }
-        return r;
+        return Err(r);
     };
     let (disk, etag) = match &f.lfs {
         Some(sha) => (Store::lfs_path(&st.data_dir, sha), sha.clone()),
@@ -248,7 +203,7 @@ pub(crate) async fn resolve(
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", f.size)) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
-            return r;
+            return Err(r);
         }
     };
     let (status, start, len) = match range {
@@ -260,18 +215,12 @@ pub(crate) async fn resolve(
     } else {
         let mut file = match tokio::fs::File::open(&disk).await {
             Ok(file) => file,
-            Err(e) => {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    None,
-                    &format!("stored content missing: {e}"),
-                );
-            }
+            Err(e) => return Err(internal(format!("stored content missing: {e}"))),
         };
-        if start > 0
-            && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
-        {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
+        if start > 0 {
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(internal)?;
         }
         Body::from_stream(tokio_util::io::ReaderStream::new(file.take(len)))
     };
@@ -298,5 +247,5 @@ pub(crate) async fn resolve(
             format!("bytes {s}-{e}/{}", f.size),
         );
     }
-    r
+    Ok(r)
 }

@@ -443,7 +443,7 @@ impl FaultPlan {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PlanInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::server::unpoisoned(self.inner.lock())
     }
 
     /// Pick the fault for a request, consuming one use of the matching rule.

@@ -17,7 +17,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::server::{AppState, St, base_url, bearer, error, json, query_params, read_body};
+use crate::server::{
+    AppState, Reply, St, bad_request, base_url, bearer, error, internal, json, query_params,
+    read_body, read_json, unknown_admin_route,
+};
 use crate::tokens::{ScopedPermission, TokenRole, TokenSpec, valid_name};
 
 /// The official client's OAuth client id (`constants.DEVICE_CODE_OAUTH_CLIENT_ID`).
@@ -50,7 +53,7 @@ pub struct OAuthLogin {
     #[serde(default)]
     pub orgs: Vec<String>,
     /// What the access tokens may do (`read`, `write`, fine-grained).
-    #[serde(default = "default_role")]
+    #[serde(default = "crate::tokens::default_role")]
     pub role: TokenRole,
     /// The current access token (may be omitted: then only the refresh token is known).
     #[serde(default)]
@@ -66,10 +69,6 @@ pub struct OAuthLogin {
     /// Lifetime of access tokens issued by refreshing this login.
     #[serde(default)]
     pub access_token_lifetime_secs: Option<u64>,
-}
-
-fn default_role() -> TokenRole {
-    TokenRole::Write
 }
 
 impl std::fmt::Debug for OAuthLogin {
@@ -172,9 +171,17 @@ impl TrustedPublisher {
     /// A publisher for `resource` trusting `subject` from the emulator's own issuer.
     pub fn new(resource: impl Into<String>, subject: impl Into<String>) -> TrustedPublisher {
         TrustedPublisher {
-            resource: resource.into(),
-            issuer: None,
             subject: Some(subject.into()),
+            ..TrustedPublisher::any_subject(resource.into())
+        }
+    }
+
+    /// A publisher for `resource` that requires no claim yet.
+    fn any_subject(resource: String) -> TrustedPublisher {
+        TrustedPublisher {
+            resource,
+            issuer: None,
+            subject: None,
             claims: BTreeMap::new(),
             read_only: false,
             user: None,
@@ -185,14 +192,7 @@ impl TrustedPublisher {
     pub fn parse_cli(s: &str) -> Result<TrustedPublisher, String> {
         let mut words = s.split_whitespace();
         let resource = words.next().ok_or("expected RESOURCE [sub=S] ...")?;
-        let mut p = TrustedPublisher {
-            resource: resource.to_string(),
-            issuer: None,
-            subject: None,
-            claims: BTreeMap::new(),
-            read_only: false,
-            user: None,
-        };
+        let mut p = TrustedPublisher::any_subject(resource.to_string());
         for w in words {
             if w == "read-only" {
                 p.read_only = true;
@@ -360,9 +360,8 @@ struct Issued {
 }
 
 struct RefreshGrant {
-    user: String,
-    orgs: Vec<String>,
-    role: TokenRole,
+    /// Who the access tokens issued by this grant are for (`token` is unused).
+    spec: TokenSpec,
     lifetime: u64,
     used: bool,
     revoked: bool,
@@ -474,25 +473,15 @@ impl OAuthState {
             (None, Some(inn)) => now + inn as f64,
             (None, None) => now + DEFAULT_LOGIN_EXPIRES_IN_SECS as f64,
         };
-        if let Some(a) = &l.access_token {
-            let mut spec = TokenSpec::new(a.clone(), l.user.clone(), l.role.clone());
-            spec.orgs = l.orgs.clone();
-            self.issued.insert(
-                a.clone(),
-                Issued {
-                    spec,
-                    kind: IssuedKind::OAuth,
-                    expires_at,
-                    created_at: iso(now),
-                },
-            );
+        let spec = TokenSpec::new(l.access_token.clone().unwrap_or_default(), l.user, l.role)
+            .with_orgs(l.orgs);
+        if l.access_token.is_some() {
+            self.issue(spec.clone(), IssuedKind::OAuth, now, expires_at);
         }
         self.refresh.insert(
             l.refresh_token.clone(),
             RefreshGrant {
-                user: l.user,
-                orgs: l.orgs,
-                role: l.role,
+                spec,
                 lifetime: l
                     .access_token_lifetime_secs
                     .unwrap_or(DEFAULT_OAUTH_ACCESS_LIFETIME_SECS),
@@ -535,43 +524,52 @@ impl OAuthState {
     pub(crate) fn whoami(&self, token: &str) -> Option<Value> {
         let i = self.issued.get(token)?;
         let mut v = i.spec.whoami_json();
-        let access = v["auth"]["accessToken"].clone();
-        match i.kind {
-            IssuedKind::OAuth => {
-                let mut access = access;
-                if let Some(o) = access.as_object_mut() {
-                    // OAuth tokens have no display name: the official client then names the
-                    // login `oauth-USER` (`_login.py::_validate_and_save_token`).
-                    o.remove("displayName");
-                    o.insert("createdAt".into(), json!(i.created_at));
-                }
-                v["auth"] = json!({
-                    "type": "oauth",
-                    "expiresAt": iso(i.expires_at),
-                    "accessToken": access,
-                });
-            }
-            IssuedKind::Exchanged => {
-                let mut access = access;
-                if let Some(o) = access.as_object_mut() {
-                    o.insert("displayName".into(), json!("Trusted Publisher (OIDC)"));
-                    o.insert("createdAt".into(), json!(i.created_at));
-                    o.insert("expiration".into(), json!(iso(i.expires_at)));
-                }
-                v["auth"] = json!({
-                    "type": "access_token",
-                    "expiresAt": iso(i.expires_at),
-                    "accessToken": access,
-                });
+        let mut access = v["auth"]["accessToken"].clone();
+        let (kind, display_name) = match i.kind {
+            // OAuth tokens have no display name: the official client then names the
+            // login `oauth-USER` (`_login.py::_validate_and_save_token`).
+            IssuedKind::OAuth => ("oauth", None),
+            IssuedKind::Exchanged => ("access_token", Some("Trusted Publisher (OIDC)")),
+        };
+        if let Some(o) = access.as_object_mut() {
+            match display_name {
+                None => o.remove("displayName"),
+                Some(n) => o.insert("displayName".into(), json!(n)),
+            };
+            o.insert("createdAt".into(), json!(i.created_at));
+            if i.kind == IssuedKind::Exchanged {
+                o.insert("expiration".into(), json!(iso(i.expires_at)));
             }
         }
+        v["auth"] = json!({
+            "type": kind,
+            "expiresAt": iso(i.expires_at),
+            "accessToken": access,
+        });
         Some(v)
     }
 
-    fn refuse(&mut self, reason: String) {
+    /// Remember `spec` as issued at `now` (Unix seconds), valid until `expires_at`.
+    fn issue(&mut self, spec: TokenSpec, kind: IssuedKind, now: f64, expires_at: f64) {
+        self.issued.insert(
+            spec.token.clone(),
+            Issued {
+                spec,
+                kind,
+                expires_at,
+                created_at: iso(now),
+            },
+        );
+    }
+
+    /// Refuse a `/oauth/token` request: count `reason` (for tests) and answer the OAuth
+    /// error `code` with `description` (what the client sees).
+    fn deny(&mut self, reason: impl Into<String>, code: &str, description: &str) -> Response {
+        let reason = reason.into();
         tracing::info!(reason = %reason, "oauth/token refused");
         self.counters.last_refusal = Some(reason.clone());
         self.counters.refusals.push(reason);
+        oauth_error(code, description)
     }
 
     fn effective_issuer(&self, base: &str) -> String {
@@ -670,7 +668,13 @@ fn parse_resource(r: &str) -> Result<Resource, String> {
     }
 }
 
-fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+/// An OAuth error answer (RFC 6749 section 5.2): 401 for `invalid_client`, else 400.
+fn oauth_error(code: &str, description: &str) -> Response {
+    let status = if code == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     json(
         status,
         &json!({"error": code, "error_description": description}),
@@ -686,16 +690,10 @@ async fn token_fields(h: &HeaderMap, body: Body) -> Result<HashMap<String, Strin
         .is_some_and(|v| v.starts_with("application/json"))
         || bytes.first() == Some(&b'{');
     if is_json {
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("invalid JSON body: {e}"),
-            )
-        })?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| oauth_error("invalid_request", &format!("invalid JSON body: {e}")))?;
         let Some(o) = v.as_object() else {
             return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "the body must be a JSON object",
             ));
@@ -718,15 +716,10 @@ pub(crate) async fn token_endpoint(st: &St, h: &HeaderMap, body: Body) -> Respon
         Some("refresh_token") => refresh(st, &f),
         Some(TOKEN_EXCHANGE_GRANT) => exchange(st, h, &f),
         Some(other) => oauth_error(
-            StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             &format!("Unsupported grant_type: {other}"),
         ),
-        None => oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "Missing grant_type",
-        ),
+        None => oauth_error("invalid_request", "Missing grant_type"),
     }
 }
 
@@ -739,75 +732,57 @@ fn refresh(st: &St, f: &HashMap<String, String>) -> Response {
         .clone()
         .unwrap_or_else(|| OFFICIAL_CLIENT_ID.to_string());
     if f.get("client_id") != Some(&client_id) {
-        s.refuse("refresh: unknown client_id".into());
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
+        return s.deny(
+            "refresh: unknown client_id",
             "invalid_client",
             "Invalid client_id",
         );
     }
     let Some(rt) = f.get("refresh_token").filter(|r| !r.is_empty()) else {
-        s.refuse("refresh: no refresh_token".into());
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
+        return s.deny(
+            "refresh: no refresh_token",
             "invalid_request",
             "Missing refresh_token",
         );
     };
-    let (user, orgs, role, lifetime) = match s.refresh.get_mut(rt) {
-        None => {
-            s.refuse("refresh: unknown refresh token".into());
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "Invalid refresh token",
-            );
-        }
-        Some(g) if g.revoked => {
-            s.refuse("refresh: refresh token revoked".into());
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "The refresh token has been revoked",
-            );
-        }
-        Some(g) if g.used => {
-            s.refuse("refresh: refresh token already used".into());
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_grant",
-                "The refresh token has already been used",
-            );
-        }
+    // (why, what the client is told) for a refresh token that cannot be used.
+    let grant = match s.refresh.get_mut(rt) {
+        None => Err(("unknown refresh token", "Invalid refresh token")),
+        Some(g) if g.revoked => Err((
+            "refresh token revoked",
+            "The refresh token has been revoked",
+        )),
+        Some(g) if g.used => Err((
+            "refresh token already used",
+            "The refresh token has already been used",
+        )),
         Some(g) => {
             g.used = true;
-            (g.user.clone(), g.orgs.clone(), g.role.clone(), g.lifetime)
+            Ok((g.spec.clone(), g.lifetime))
+        }
+    };
+    let (spec, lifetime) = match grant {
+        Ok(g) => g,
+        Err((why, description)) => {
+            return s.deny(format!("refresh: {why}"), "invalid_grant", description);
         }
     };
     let now = now_secs();
     let access = format!("hf_oauth_{}", random_alnum(40));
     let new_refresh = format!("hf_oauth_refresh_{}", random_alnum(40));
-    let mut spec = TokenSpec::new(access.clone(), user.clone(), role.clone());
-    spec.orgs = orgs.clone();
-    let scope = match role {
+    let scope = match spec.role {
         TokenRole::Read => "openid profile read-repos",
         _ => "openid profile read-repos write-repos manage-repos",
     };
-    s.issued.insert(
-        access.clone(),
-        Issued {
-            spec,
-            kind: IssuedKind::OAuth,
-            expires_at: now + lifetime as f64,
-            created_at: iso(now),
-        },
-    );
+    let issued = TokenSpec {
+        token: access.clone(),
+        ..spec.clone()
+    };
+    s.issue(issued, IssuedKind::OAuth, now, now + lifetime as f64);
     s.refresh.insert(
         new_refresh.clone(),
         RefreshGrant {
-            user,
-            orgs,
-            role,
+            spec,
             lifetime,
             used: false,
             revoked: false,
@@ -966,27 +941,22 @@ fn exchange(st: &St, h: &HeaderMap, f: &HashMap<String, String>) -> Response {
     s.counters.exchange_requests += 1;
     let field = |k: &str| f.get(k).filter(|v| !v.is_empty());
     let (Some(subject), Some(raw_resource)) = (field("subject_token"), field("resource")) else {
-        s.refuse("exchange: subject_token or resource missing".into());
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
+        return s.deny(
+            "exchange: subject_token or resource missing",
             "invalid_request",
             "subject_token and resource are required",
         );
     };
     if field("subject_token_type").map(String::as_str) != Some(ID_TOKEN_TYPE) {
-        s.refuse("exchange: subject_token_type is not id_token".into());
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
+        return s.deny(
+            "exchange: subject_token_type is not id_token",
             "invalid_request",
             &format!("subject_token_type must be {ID_TOKEN_TYPE}"),
         );
     }
     let resource = match parse_resource(raw_resource) {
         Ok(r) => r,
-        Err(e) => {
-            s.refuse(format!("exchange: {e}"));
-            return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &e);
-        }
+        Err(e) => return s.deny(format!("exchange: {e}"), "invalid_request", &e),
     };
     let verified = verify_id_token(&s, &base, &local, subject).and_then(|claims| {
         match_publisher(&s, &base, &resource, raw_resource, &claims).map(|p| (p.clone(), claims))
@@ -994,9 +964,8 @@ fn exchange(st: &St, h: &HeaderMap, f: &HashMap<String, String>) -> Response {
     let (publisher, claims) = match verified {
         Ok(v) => v,
         Err(Refusal(reason)) => {
-            s.refuse(format!("exchange: {reason}"));
-            return oauth_error(
-                StatusCode::BAD_REQUEST,
+            return s.deny(
+                format!("exchange: {reason}"),
                 "invalid_grant",
                 &format!(
                     "Token exchange failed for resource '{raw_resource}': the id token does not \
@@ -1010,7 +979,7 @@ fn exchange(st: &St, h: &HeaderMap, f: &HashMap<String, String>) -> Response {
         .settings
         .exchanged_token_lifetime_secs
         .unwrap_or(DEFAULT_EXCHANGED_TOKEN_LIFETIME_SECS);
-    let (access, spec, kind) = match &resource {
+    let (access, spec) = match &resource {
         Resource::Repo(entity_type, id) => {
             let ns = id.split('/').next().unwrap_or_default().to_string();
             let mut permissions = vec!["repo.content.read".to_string()];
@@ -1025,13 +994,7 @@ fn exchange(st: &St, h: &HeaderMap, f: &HashMap<String, String>) -> Response {
             hdr.kid = Some(s.keys.kid.clone());
             let jwt = match jsonwebtoken::encode(&hdr, &inner, &s.keys.trusted) {
                 Ok(j) => j,
-                Err(e) => {
-                    return error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        None,
-                        &format!("signing failed: {e}"),
-                    );
-                }
+                Err(e) => return internal(format!("signing failed: {e}")),
             };
             let access = format!("hf_jwt_{jwt}");
             let spec = TokenSpec::new(
@@ -1046,7 +1009,7 @@ fn exchange(st: &St, h: &HeaderMap, f: &HashMap<String, String>) -> Response {
                     global: Vec::new(),
                 },
             );
-            (access, spec, IssuedKind::Exchanged)
+            (access, spec)
         }
         Resource::User(user) => {
             let access = format!("hf_oauth_{}", random_alnum(40));
@@ -1058,18 +1021,10 @@ fn exchange(st: &St, h: &HeaderMap, f: &HashMap<String, String>) -> Response {
                     global: vec!["gated-repos".into()],
                 },
             );
-            (access, spec, IssuedKind::Exchanged)
+            (access, spec)
         }
     };
-    s.issued.insert(
-        access.clone(),
-        Issued {
-            spec,
-            kind,
-            expires_at: now + lifetime as f64,
-            created_at: iso(now),
-        },
-    );
+    s.issue(spec, IssuedKind::Exchanged, now, now + lifetime as f64);
     s.counters.exchanges_granted += 1;
     json(
         StatusCode::OK,
@@ -1126,7 +1081,7 @@ pub(crate) fn actions_routes(
             };
             match s.mint(&base, &req) {
                 Ok(jwt) => json(StatusCode::OK, &json!({"count": 1, "value": jwt})),
-                Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, None, &e),
+                Err(e) => internal(e),
             }
         }
         [".well-known", "jwks"] => json(StatusCode::OK, &st.oauth().keys.jwks),
@@ -1146,33 +1101,19 @@ pub(crate) fn actions_routes(
                 }),
             )
         }
-        _ => error(StatusCode::NOT_FOUND, None, "Not Found"),
+        _ => crate::routes::not_found(),
     }
 }
 
-async fn admin_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
-    crate::server::read_json(body).await
-}
-
 /// Admin routes below `/_emulator/oauth`, `/_emulator/trusted-publishers`, `/_emulator/oidc`.
-pub(crate) async fn admin(
-    st: &St,
-    m: &Method,
-    path: &str,
-    h: &HeaderMap,
-    body: Body,
-) -> Option<Response> {
-    let bad = |e: String| error(StatusCode::BAD_REQUEST, None, &e);
-    let r = match (m.clone(), path) {
+pub(crate) async fn admin(st: &St, m: &Method, path: &str, h: &HeaderMap, body: Body) -> Reply {
+    Ok(match (m.clone(), path) {
         (Method::POST, "/_emulator/oauth/logins") => {
-            let l: OAuthLogin = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let l: OAuthLogin = read_json(body).await?;
             let user = l.user.clone();
             match st.oauth().add_login(l) {
                 Ok(()) => json(StatusCode::CREATED, &json!({"user": user})),
-                Err(e) => bad(e),
+                Err(e) => bad_request(&e),
             }
         }
         (Method::POST, "/_emulator/oauth/revoke") => {
@@ -1183,10 +1124,7 @@ pub(crate) async fn admin(
                 #[serde(default)]
                 access_token: Option<String>,
             }
-            let r: Revoke = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let r: Revoke = read_json(body).await?;
             let mut s = st.oauth();
             if let Some(g) = r.refresh_token.and_then(|t| s.refresh.get_mut(&t)) {
                 g.revoked = true;
@@ -1202,13 +1140,10 @@ pub(crate) async fn admin(
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::POST, "/_emulator/trusted-publishers") => {
-            let p: TrustedPublisher = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let p: TrustedPublisher = read_json(body).await?;
             match st.oauth().add_publisher(p.clone()) {
                 Ok(()) => json(StatusCode::CREATED, &p),
-                Err(e) => bad(e),
+                Err(e) => bad_request(&e),
             }
         }
         (Method::GET, "/_emulator/trusted-publishers") => {
@@ -1219,10 +1154,7 @@ pub(crate) async fn admin(
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::POST, "/_emulator/oidc") => {
-            let o: OidcSettings = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let o: OidcSettings = read_json(body).await?;
             let mut s = st.oauth();
             s.set_settings(o);
             json(StatusCode::OK, &s.settings.public_json())
@@ -1231,13 +1163,10 @@ pub(crate) async fn admin(
             json(StatusCode::OK, &st.oauth().settings.public_json())
         }
         (Method::POST, "/_emulator/oidc/id-token") => {
-            let req: IdTokenRequest = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let req: IdTokenRequest = read_json(body).await?;
             match mint_id_token(st, &base_url(st, h), &req) {
                 Ok(jwt) => json(StatusCode::OK, &json!({"value": jwt})),
-                Err(e) => bad(e),
+                Err(e) => bad_request(&e),
             }
         }
         (Method::POST, "/_emulator/oidc/issuers") => {
@@ -1246,16 +1175,12 @@ pub(crate) async fn admin(
                 issuer: String,
                 jwks: JwkSet,
             }
-            let i: Issuer = match admin_json(body).await {
-                Ok(v) => v,
-                Err(r) => return Some(r),
-            };
+            let i: Issuer = read_json(body).await?;
             st.oauth().other_issuers.insert(i.issuer, i.jwks);
             StatusCode::NO_CONTENT.into_response()
         }
-        _ => return None,
-    };
-    Some(r)
+        _ => return Err(unknown_admin_route()),
+    })
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::server::{
-    Caller, INVALID_CREDENTIALS, St, base_url, caller, error, invalid_credentials, json,
+    Caller, Reply, St, bad_request, base_url, caller, error, internal, invalid_credentials, json,
     pct_decode, query_params, read_json,
 };
-use crate::store::{DEFAULT_GITATTRIBUTES, FileEntry, Repo, RepoType, now_rfc3339, put_blob};
+use crate::store::{
+    Commit, DEFAULT_GITATTRIBUTES, FileEntry, Repo, RepoType, Store, now_rfc3339, put_blob,
+};
 use crate::tokens::{TokenSpec, fake_id, valid_name};
 
 /// A repo addressed by a request.
@@ -37,7 +39,7 @@ pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
     for s in &raw {
         match pct_decode(s) {
             Some(d) => segs.push(d),
-            None => return error(StatusCode::BAD_REQUEST, None, "malformed percent-encoding"),
+            None => return bad_request("malformed percent-encoding"),
         }
     }
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
@@ -50,55 +52,60 @@ pub(crate) async fn dispatch(st: &St, req: Request) -> Response {
         ["api", "whoami"] => invalid_credentials(),
         ["oauth", "token"] if *m == Method::POST => crate::oauth::token_endpoint(st, h, body).await,
         ["_actions", rest @ ..] => crate::oauth::actions_routes(st, m, h, &q, rest),
-        ["api", "repos", "create"] if *m == Method::POST => create_repo(st, h, body).await,
-        ["api", "repos", "delete"] if *m == Method::DELETE => delete_repo(st, h, body).await,
+        ["api", "repos", "create"] if *m == Method::POST => {
+            create_repo(st, h, body).await.into_response()
+        }
+        ["api", "repos", "delete"] if *m == Method::DELETE => {
+            delete_repo(st, h, body).await.into_response()
+        }
         ["api", "validate-yaml"] if *m == Method::POST => json(
             StatusCode::OK,
             &serde_json::json!({"errors": [], "warnings": []}),
         ),
-        ["api", "agent-harnesses"] => error(StatusCode::NOT_FOUND, None, "Not Found"),
+        ["api", "agent-harnesses"] => not_found(),
         ["api", t, ns, name, rest @ ..] if RepoType::from_plural(t).is_some() => {
-            let repo = RepoRef {
-                t: RepoType::from_plural(t).expect("checked"),
-                id: format!("{ns}/{name}"),
+            let call = RepoCall {
+                st,
+                h,
+                repo: RepoRef {
+                    t: RepoType::from_plural(t).expect("checked"),
+                    id: format!("{ns}/{name}"),
+                },
             };
-            repo_api(st, m, h, &q, repo, rest, body).await
+            repo_api(&call, m, &q, rest, body).await.into_response()
         }
         ["_lfs", kind, secret, oid, rest @ ..] => {
-            crate::upload::transfer(st, m, h, kind, secret, oid, rest, body).await
+            crate::upload::transfer(st, m, h, kind, secret, oid, rest, body)
+                .await
+                .into_response()
         }
-        _ => git_routes(st, m, h, &q, &segs, body).await,
+        _ => git_routes(st, m, h, &q, &segs, body).await.into_response(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn repo_api(
-    st: &St,
+    call: &RepoCall<'_>,
     m: &Method,
-    h: &axum::http::HeaderMap,
     q: &[(String, String)],
-    repo: RepoRef,
     rest: &[&str],
     body: Body,
-) -> Response {
+) -> Reply {
     let get = *m == Method::GET || *m == Method::HEAD;
     let post = *m == Method::POST;
     match rest {
-        [] if get => repo_info(st, h, &repo, "main"),
-        ["revision", rev @ ..] if get && !rev.is_empty() => repo_info(st, h, &repo, &rev.join("/")),
-        ["tree", rev, path @ ..] if get => {
-            crate::download::tree(st, h, q, &repo, rev, &path.join("/"))
-        }
-        ["refs"] if get => crate::download::refs(st, h, &repo),
-        ["paths-info", rev] if post => crate::download::paths_info(st, h, &repo, rev, body).await,
-        ["preupload", rev] if post => crate::upload::preupload(st, h, &repo, rev, body).await,
-        ["commit", rev] if post => crate::upload::commit(st, h, q, &repo, rev, body).await,
-        ["xet-write-token" | "xet-read-token", ..] => error(
+        [] if get => repo_info(call, "main"),
+        ["revision", rev @ ..] if get && !rev.is_empty() => repo_info(call, &rev.join("/")),
+        ["tree", rev, path @ ..] if get => crate::download::tree(call, q, rev, &path.join("/")),
+        ["refs"] if get => crate::download::refs(call),
+        ["paths-info", rev] if post => crate::download::paths_info(call, rev, body).await,
+        ["preupload", rev] if post => crate::upload::preupload(call, rev, body).await,
+        ["commit", rev] if post => crate::upload::commit(call, q, rev, body).await,
+        ["xet-write-token" | "xet-read-token", ..] => Err(error(
             StatusCode::NOT_IMPLEMENTED,
             None,
             "hub-emulator does not emulate Xet; set HF_HUB_DISABLE_XET=1",
-        ),
-        _ => error(StatusCode::NOT_FOUND, None, "Not Found"),
+        )),
+        _ => Err(not_found()),
     }
 }
 
@@ -110,37 +117,37 @@ async fn git_routes(
     _q: &[(String, String)],
     segs: &[&str],
     body: Body,
-) -> Response {
+) -> Reply {
     let (t, rest) = match segs.first() {
         Some(&"datasets") => (RepoType::Dataset, &segs[1..]),
         Some(&"spaces") => (RepoType::Space, &segs[1..]),
         _ => (RepoType::Model, segs),
     };
+    let repo_call = |ns: &str, name: &str| RepoCall {
+        st,
+        h,
+        repo: RepoRef {
+            t,
+            id: format!("{ns}/{name}"),
+        },
+    };
     match rest {
         [ns, name_git, "info", "lfs", "objects", "batch"] if *m == Method::POST => {
             let Some(name) = name_git.strip_suffix(".git") else {
-                return error(StatusCode::NOT_FOUND, None, "Not Found");
+                return Err(not_found());
             };
-            let repo = RepoRef {
-                t,
-                id: format!("{ns}/{name}"),
-            };
-            crate::upload::lfs_batch(st, h, &repo, body).await
+            crate::upload::lfs_batch(&repo_call(ns, name), body).await
         }
         [ns, name, "resolve", rev @ ..] if *m == Method::GET || *m == Method::HEAD => {
             // The revision is one (percent-encoded) segment, or the unencoded `refs/pr/N`.
             let (rev, path) = match rev {
                 ["refs", "pr", n, path @ ..] => (format!("refs/pr/{n}"), path.join("/")),
                 [rev, path @ ..] => (rev.to_string(), path.join("/")),
-                [] => return error(StatusCode::NOT_FOUND, None, "Not Found"),
+                [] => return Err(not_found()),
             };
-            let repo = RepoRef {
-                t,
-                id: format!("{ns}/{name}"),
-            };
-            crate::download::resolve(st, m, h, &repo, &rev, &path).await
+            crate::download::resolve(&repo_call(ns, name), m, &rev, &path).await
         }
-        _ => error(StatusCode::NOT_FOUND, None, "Not Found"),
+        _ => Err(not_found()),
     }
 }
 
@@ -154,12 +161,27 @@ fn whoami(st: &St, h: &axum::http::HeaderMap) -> Response {
     }
 }
 
-pub(crate) fn repo_not_found(c: &Caller) -> Response {
-    let status = match c {
-        Caller::Anonymous => StatusCode::UNAUTHORIZED,
-        Caller::Token(_) => StatusCode::NOT_FOUND,
+/// The Hub's plain 404 for a route it does not have.
+pub(crate) fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, None, "Not Found")
+}
+
+/// RepoNotFound: 401 for an anonymous caller, 404 for an authenticated one.
+pub(crate) fn repo_not_found(anonymous: bool) -> Response {
+    let status = if anonymous {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::NOT_FOUND
     };
     error(status, Some("RepoNotFound"), "Repository not found")
+}
+
+/// The repo in the store, or RepoNotFound (404) when it went away after the access check.
+pub(crate) fn stored_repo<'a>(store: &'a Store, repo: &RepoRef) -> Result<&'a Repo, Response> {
+    store
+        .repos
+        .get(&repo.key())
+        .ok_or_else(|| repo_not_found(false))
 }
 
 pub(crate) fn revision_not_found(rev: &str) -> Response {
@@ -170,72 +192,69 @@ pub(crate) fn revision_not_found(rev: &str) -> Response {
     )
 }
 
-/// Check the caller may read `repo` (private repos), returning the caller.
-/// Errors: 401 bad token; RepoNotFound (401 anonymous / 404 authenticated).
-pub(crate) fn check_read(
-    st: &St,
-    h: &axum::http::HeaderMap,
-    repo: &RepoRef,
-) -> Result<Caller, Response> {
-    let c = caller(st, h)?;
-    let store = st.store();
-    let Some(r) = store.repos.get(&repo.key()) else {
-        return Err(repo_not_found(&c));
-    };
-    if r.private
-        && !c
-            .token()
-            .is_some_and(|t| t.can_read_private(repo.t.singular(), &repo.id))
-    {
-        return Err(repo_not_found(&c));
-    }
-    Ok(c)
+/// A request to one repo's routes: the headers say who asks, `repo` about what.
+pub(crate) struct RepoCall<'a> {
+    pub st: &'a St,
+    pub h: &'a axum::http::HeaderMap,
+    pub repo: RepoRef,
 }
 
-/// Check the caller may write `repo`, returning the token.
-pub(crate) fn check_write(
-    st: &St,
-    h: &axum::http::HeaderMap,
-    repo: &RepoRef,
-) -> Result<TokenSpec, Response> {
-    let c = check_read(st, h, repo)?;
-    let Caller::Token(t) = c else {
-        return Err(error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            "You must be authenticated (Authorization: Bearer <token>) to write to this repository",
-        ));
-    };
-    if !t.can_write(repo.t.singular(), &repo.id) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            None,
-            &format!(
-                "You don't have write access to {} {} (token role: {})",
-                repo.t.singular(),
-                repo.id,
-                t.role_name()
-            ),
-        ));
+impl RepoCall<'_> {
+    /// Look up the repo and check the caller may read it (private repos), then run `f`
+    /// on the caller and the repo under the store lock.
+    /// Errors: 401 bad token; RepoNotFound (401 anonymous / 404 authenticated).
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(Caller, &Repo) -> Result<T, Response>,
+    ) -> Result<T, Response> {
+        let (st, repo) = (self.st, &self.repo);
+        let c = caller(st, self.h)?;
+        let store = st.store();
+        let readable = store.repos.get(&repo.key()).filter(|r| {
+            !r.private
+                || c.token()
+                    .is_some_and(|t| t.can_read_private(repo.t.singular(), &repo.id))
+        });
+        match readable {
+            Some(r) => f(c, r),
+            None => Err(repo_not_found(c.token().is_none())),
+        }
     }
-    Ok(t)
+
+    /// Check the caller may write the repo, returning the token.
+    pub fn check_write(&self) -> Result<TokenSpec, Response> {
+        let repo = &self.repo;
+        let Caller::Token(t) = self.read(|c, _| Ok(c))? else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "You must be authenticated (Authorization: Bearer <token>) to write to this repository",
+            ));
+        };
+        if !t.can_write(repo.t.singular(), &repo.id) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                None,
+                &format!(
+                    "You don't have write access to {} {} (token role: {})",
+                    repo.t.singular(),
+                    repo.id,
+                    t.role_name()
+                ),
+            ));
+        }
+        Ok(t)
+    }
 }
 
-fn repo_info(st: &St, h: &axum::http::HeaderMap, repo: &RepoRef, rev: &str) -> Response {
-    if let Err(r) = check_read(st, h, repo) {
-        return r;
-    }
-    let store = st.store();
-    let Some(r) = store.repos.get(&repo.key()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            "Repository not found",
-        );
-    };
-    let Some(c) = r.resolve(rev) else {
-        return revision_not_found(rev);
-    };
+fn repo_info(call: &RepoCall<'_>, rev: &str) -> Reply {
+    call.read(|_, r| {
+        let c = r.resolve(rev).ok_or_else(|| revision_not_found(rev))?;
+        Ok(repo_info_json(&call.repo, r, c))
+    })
+}
+
+fn repo_info_json(repo: &RepoRef, r: &Repo, c: &Commit) -> Response {
     let siblings: Vec<serde_json::Value> = c
         .files
         .iter()
@@ -286,19 +305,28 @@ struct CreateBody {
     visibility: Option<String>,
 }
 
-fn parse_create_target(
-    b: &CreateBody,
-    t: &TokenSpec,
-) -> Result<(RepoType, String, String), Response> {
+/// What `repos/create` and `repos/delete` name, read once the caller's token is known.
+struct RepoRequest {
+    t: TokenSpec,
+    b: CreateBody,
+    rt: RepoType,
+    ns: String,
+    name: String,
+}
+
+async fn repo_request(
+    st: &St,
+    h: &axum::http::HeaderMap,
+    body: Body,
+) -> Result<RepoRequest, Response> {
+    let Caller::Token(t) = caller(st, h)? else {
+        return Err(invalid_credentials());
+    };
+    let b: CreateBody = read_json(body).await?;
     let rt = match b.repo_type.as_deref() {
         None => RepoType::Model,
-        Some(s) => RepoType::from_singular(s).ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                None,
-                &format!("invalid repo type {s:?}"),
-            )
-        })?,
+        Some(s) => RepoType::from_singular(s)
+            .ok_or_else(|| bad_request(&format!("invalid repo type {s:?}")))?,
     };
     // 0.x may send "ns/name" in `name`.
     let (ns, name) = match (b.name.split_once('/'), &b.organization) {
@@ -307,52 +335,31 @@ fn parse_create_target(
         (None, None) => (t.user.clone(), b.name.clone()),
     };
     if !valid_name(&ns) || !valid_name(&name) {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!("invalid repo id {ns}/{name}"),
-        ));
+        return Err(bad_request(&format!("invalid repo id {ns}/{name}")));
     }
-    Ok((rt, ns, name))
+    Ok(RepoRequest { t, b, rt, ns, name })
 }
 
-async fn create_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response {
-    let c = match caller(st, h) {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let Caller::Token(t) = c else {
-        return error(StatusCode::UNAUTHORIZED, None, INVALID_CREDENTIALS);
-    };
-    let b: CreateBody = match read_json(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (rt, ns, name) = match parse_create_target(&b, &t) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+async fn create_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Reply {
+    let RepoRequest { t, b, rt, ns, name } = repo_request(st, h, body).await?;
     let id = format!("{ns}/{name}");
     let url = format!("{}/{}{}", base_url(st, h), rt.url_prefix(), id);
     if !t.can_create_in(&ns) {
-        return error(
+        return Err(error(
             StatusCode::FORBIDDEN,
             None,
             &format!(
                 "You don't have the rights to create a {} under the namespace \"{ns}\"",
                 rt.singular()
             ),
-        );
+        ));
     }
     let private = match b.visibility.as_deref() {
         Some("private") | Some("protected") => true,
         Some(_) => false,
         None => b.private.unwrap_or(false),
     };
-    let attrs_blob = match put_blob(&st.data_dir, DEFAULT_GITATTRIBUTES.as_bytes()) {
-        Ok(s) => s,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
-    };
+    let attrs_blob = put_blob(&st.data_dir, DEFAULT_GITATTRIBUTES.as_bytes()).map_err(internal)?;
     let mut store = st.store();
     if store.repos.contains_key(&(rt, id.clone())) {
         let mut r = json(
@@ -365,7 +372,7 @@ async fn create_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response
         if let Ok(v) = format!("You already created this {} repo", rt.singular()).parse() {
             r.headers_mut().insert("x-error-message", v);
         }
-        return r;
+        return Err(r);
     }
     let mut repo = Repo {
         repo_type: rt,
@@ -389,39 +396,27 @@ async fn create_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response
     );
     let oid = repo.new_commit(None, "initial commit", "", files);
     repo.branches.insert("main".into(), oid);
-    if let Err(e) = store.save(&repo) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
-    }
+    store.save(&repo).map_err(internal)?;
     store.repos.insert((rt, id.clone()), repo);
-    json(
+    Ok(json(
         StatusCode::OK,
         &serde_json::json!({"url": url, "name": id, "id": fake_id(&format!("repo:{}:{id}", rt.singular()))}),
-    )
+    ))
 }
 
-async fn delete_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response {
-    let t = match caller(st, h) {
-        Ok(Caller::Token(t)) => t,
-        Ok(Caller::Anonymous) => return invalid_credentials(),
-        Err(r) => return r,
+async fn delete_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Reply {
+    let RepoRequest { rt, ns, name, .. } = repo_request(st, h, body).await?;
+    let call = RepoCall {
+        st,
+        h,
+        repo: RepoRef {
+            t: rt,
+            id: format!("{ns}/{name}"),
+        },
     };
-    let b: CreateBody = match read_json(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (rt, ns, name) = match parse_create_target(&b, &t) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let repo = RepoRef {
-        t: rt,
-        id: format!("{ns}/{name}"),
-    };
-    if let Err(r) = check_write(st, h, &repo) {
-        return r;
-    }
+    call.check_write()?;
     let mut store = st.store();
-    store.repos.remove(&repo.key());
+    store.repos.remove(&call.repo.key());
     let p = store
         .root
         .join("repos")
@@ -430,5 +425,5 @@ async fn delete_repo(st: &St, h: &axum::http::HeaderMap, body: Body) -> Response
         .join(format!("{name}.json"));
     let _ = std::fs::remove_file(p);
     drop(store);
-    StatusCode::OK.into_response()
+    Ok(StatusCode::OK.into_response())
 }

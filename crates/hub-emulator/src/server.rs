@@ -71,32 +71,29 @@ pub(crate) struct AppState {
     pub oauth: Mutex<crate::oauth::OAuthState>,
 }
 
+/// A lock's guard even when a panicking holder poisoned it: the state stays usable.
+pub(crate) fn unpoisoned<G>(r: std::sync::LockResult<G>) -> G {
+    r.unwrap_or_else(|p| p.into_inner())
+}
+
 impl AppState {
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        unpoisoned(self.store.lock())
     }
     pub fn uploads(&self) -> std::sync::MutexGuard<'_, HashMap<String, UploadTicket>> {
-        self.uploads.lock().unwrap_or_else(|p| p.into_inner())
+        unpoisoned(self.uploads.lock())
     }
     pub fn log(&self) -> std::sync::MutexGuard<'_, Vec<RequestRecord>> {
-        self.log.lock().unwrap_or_else(|p| p.into_inner())
+        unpoisoned(self.log.lock())
     }
     pub fn oauth(&self) -> std::sync::MutexGuard<'_, crate::oauth::OAuthState> {
-        self.oauth.lock().unwrap_or_else(|p| p.into_inner())
+        unpoisoned(self.oauth.lock())
     }
     pub fn add_token(&self, spec: TokenSpec) {
-        self.tokens
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(spec.token.clone(), spec);
+        unpoisoned(self.tokens.write()).insert(spec.token.clone(), spec);
     }
     pub fn revoke_token(&self, token: &str) {
-        if let Some(t) = self
-            .tokens
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(token)
-        {
+        if let Some(t) = unpoisoned(self.tokens.write()).get_mut(token) {
             t.revoked = true;
         }
     }
@@ -126,7 +123,7 @@ pub(crate) fn caller(st: &AppState, headers: &HeaderMap) -> Result<Caller, Respo
     }
     let tok = bearer(headers).unwrap_or_default();
     {
-        let tokens = st.tokens.read().unwrap_or_else(|p| p.into_inner());
+        let tokens = unpoisoned(st.tokens.read());
         match tokens.get(&tok) {
             Some(t) if !tok.is_empty() && !t.revoked => return Ok(Caller::Token(t.clone())),
             Some(_) => return Err(invalid_credentials()),
@@ -176,6 +173,20 @@ pub(crate) fn error(status: StatusCode, code: Option<&str>, msg: &str) -> Respon
     r
 }
 
+/// A 400 for a request the emulator cannot use, saying why.
+pub(crate) fn bad_request(msg: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, None, msg)
+}
+
+/// A 500 for a failure of the emulator itself (disk, signing), with the failure's text.
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
+    error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string())
+}
+
+/// What a handler answers: `Err` is an early exit (an error response). Both are sent as
+/// they are (`Result<Response, Response>` is itself a response).
+pub(crate) type Reply = Result<Response, Response>;
+
 pub(crate) fn json<T: Serialize>(status: StatusCode, v: &T) -> Response {
     (status, axum::Json(v)).into_response()
 }
@@ -201,13 +212,7 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, 
 
 pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Response> {
     let b = read_body(body, 64 << 20).await?;
-    serde_json::from_slice(&b).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!("invalid JSON body: {e}"),
-        )
-    })
+    serde_json::from_slice(&b).map_err(|e| bad_request(&format!("invalid JSON body: {e}")))
 }
 
 /// Percent-decode one path segment (`+` is kept literally).
@@ -275,14 +280,14 @@ pub(crate) async fn entry(
         }),
     );
     let mut resp = if path == "/_emulator" || path.starts_with("/_emulator/") {
-        admin(&st, req).await
+        admin(&st, req).await.into_response()
     } else {
         faulted(&st, conn.clone(), req, &method, &path).await
     };
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
     }
-    let rest = body.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let rest = unpoisoned(body.lock()).take();
     if let Some(rest) = rest
         && !rest.is_end_stream()
         && !conn.is_killed()
@@ -307,7 +312,7 @@ impl futures::Stream for SharedBody {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::task::Poll;
-        let mut slot = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = unpoisoned(self.inner.lock());
         let Some(body) = slot.as_mut() else {
             return Poll::Ready(None);
         };
@@ -504,7 +509,7 @@ enum FaultInput {
     Rule(FaultRule),
 }
 
-async fn admin(st: &St, req: Request) -> Response {
+async fn admin(st: &St, req: Request) -> Reply {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     if [
@@ -516,11 +521,9 @@ async fn admin(st: &St, req: Request) -> Response {
     .any(|p| path == *p || path.starts_with(&format!("{p}/")))
     {
         let (parts, body) = req.into_parts();
-        return crate::oauth::admin(st, &method, &path, &parts.headers, body)
-            .await
-            .unwrap_or_else(|| error(StatusCode::NOT_FOUND, None, "unknown admin route"));
+        return crate::oauth::admin(st, &method, &path, &parts.headers, body).await;
     }
-    match (method, path.as_str()) {
+    Ok(match (method, path.as_str()) {
         (Method::GET, "/_emulator/health") => json(
             StatusCode::OK,
             &serde_json::json!({"status": "ok", "url": format!("http://{}", st.local_addr)}),
@@ -532,15 +535,12 @@ async fn admin(st: &St, req: Request) -> Response {
         }
         (Method::GET, "/_emulator/faults") => json(StatusCode::OK, &st.faults.rules()),
         (Method::POST, "/_emulator/faults") => {
-            let input: FaultInput = match read_json(req.into_body()).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let input: FaultInput = read_json(req.into_body()).await?;
             let rule = match input {
                 FaultInput::Rule(r) => r,
                 FaultInput::Spec { spec } => match FaultRule::parse_spec(&spec) {
                     Ok(r) => r,
-                    Err(e) => return error(StatusCode::BAD_REQUEST, None, &e),
+                    Err(e) => return Err(bad_request(&e)),
                 },
             };
             st.faults.add(rule.clone());
@@ -551,16 +551,9 @@ async fn admin(st: &St, req: Request) -> Response {
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::POST, "/_emulator/tokens") => {
-            let spec: TokenSpec = match read_json(req.into_body()).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let spec: TokenSpec = read_json(req.into_body()).await?;
             if spec.token.is_empty() || !crate::tokens::valid_name(&spec.user) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    "token and a valid user are required",
-                );
+                return Err(bad_request("token and a valid user are required"));
             }
             let user = spec.user.clone();
             st.add_token(spec);
@@ -571,13 +564,14 @@ async fn admin(st: &St, req: Request) -> Response {
             struct Revoke {
                 token: String,
             }
-            let r: Revoke = match read_json(req.into_body()).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let r: Revoke = read_json(req.into_body()).await?;
             st.revoke_token(&r.token);
             StatusCode::NO_CONTENT.into_response()
         }
-        _ => error(StatusCode::NOT_FOUND, None, "unknown admin route"),
-    }
+        _ => return Err(unknown_admin_route()),
+    })
+}
+
+pub(crate) fn unknown_admin_route() -> Response {
+    error(StatusCode::NOT_FOUND, None, "unknown admin route")
 }

@@ -26,7 +26,8 @@ pub struct TokenSpec {
     pub revoked: bool,
 }
 
-fn default_role() -> TokenRole {
+/// The role of a token or login that names none.
+pub(crate) fn default_role() -> TokenRole {
     TokenRole::Write
 }
 
@@ -86,6 +87,12 @@ impl TokenSpec {
         }
     }
 
+    /// The same token, for a member of `orgs`.
+    pub(crate) fn with_orgs(mut self, orgs: Vec<String>) -> TokenSpec {
+        self.orgs = orgs;
+        self
+    }
+
     /// Parse the CLI syntax:
     ///
     /// ```text
@@ -134,14 +141,7 @@ impl TokenSpec {
                 ));
             }
         };
-        Ok(TokenSpec {
-            token: token.to_string(),
-            user,
-            orgs,
-            role,
-            display_name: None,
-            revoked: false,
-        })
+        Ok(TokenSpec::new(token, user, role).with_orgs(orgs))
     }
 
     /// The `role` string whoami reports.

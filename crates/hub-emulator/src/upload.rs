@@ -12,8 +12,11 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::routes::{RepoRef, check_write, revision_not_found};
-use crate::server::{St, UploadTicket, base_url, error, json, query_flag, read_body, read_json};
+use crate::routes::{RepoCall, RepoRef, revision_not_found, stored_repo};
+use crate::server::{
+    Reply, St, UploadTicket, bad_request, base_url, error, internal, json, query_flag, read_body,
+    read_json,
+};
 use crate::store::{
     FileEntry, PullRequest, Store, git_blob_sha1, gitattributes_lfs, gitignore_match, lfs_pointer,
     put_blob, random_hex,
@@ -63,32 +66,16 @@ struct PreuploadFile {
     size: u64,
 }
 
-pub(crate) async fn preupload(
-    st: &St,
-    h: &HeaderMap,
-    repo: &RepoRef,
-    rev: &str,
-    body: Body,
-) -> Response {
-    if let Err(r) = check_write(st, h, repo) {
-        return r;
-    }
-    let b: PreuploadBody = match read_json(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) async fn preupload(call: &RepoCall<'_>, rev: &str, body: Body) -> Reply {
+    let (st, repo) = (call.st, &call.repo);
+    call.check_write()?;
+    let b: PreuploadBody = read_json(body).await?;
     let files = {
         let store = st.store();
-        let Some(r) = store.repos.get(&repo.key()) else {
-            return error(
-                StatusCode::NOT_FOUND,
-                Some("RepoNotFound"),
-                "Repository not found",
-            );
-        };
+        let r = stored_repo(&store, repo)?;
         match r.resolve(rev) {
             Some(c) => c.files.clone(),
-            None => return revision_not_found(rev),
+            None => return Err(revision_not_found(rev)),
         }
     };
     let attrs = b
@@ -117,7 +104,7 @@ pub(crate) async fn preupload(
             "oid": oid,
         }));
     }
-    json(StatusCode::OK, &serde_json::json!({ "files": out }))
+    Ok(json(StatusCode::OK, &serde_json::json!({ "files": out })))
 }
 
 #[derive(Deserialize)]
@@ -139,29 +126,23 @@ fn lfs_json(status: StatusCode, v: &serde_json::Value) -> Response {
     r
 }
 
-pub(crate) async fn lfs_batch(st: &St, h: &HeaderMap, repo: &RepoRef, body: Body) -> Response {
-    if let Err(r) = check_write(st, h, repo) {
-        return r;
-    }
-    let b: BatchBody = match read_json(body).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+pub(crate) async fn lfs_batch(call: &RepoCall<'_>, body: Body) -> Reply {
+    let (st, h, repo) = (call.st, call.h, &call.repo);
+    call.check_write()?;
+    let b: BatchBody = read_json(body).await?;
     if b.operation != "upload" {
-        return error(
+        return Err(error(
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
             "hub-emulator only supports the LFS \"upload\" operation; download with /resolve/",
-        );
+        ));
     }
     if let Some(t) = &b.transfers
         && !t.iter().any(|t| t == "basic" || t == "multipart")
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
+        return Err(bad_request(
             "hub-emulator supports only the \"basic\" and \"multipart\" LFS transfers, not xet; set HF_HUB_DISABLE_XET=1",
-        );
+        ));
     }
     let base = base_url(st, h);
     let mut out = Vec::with_capacity(b.objects.len());
@@ -227,73 +208,63 @@ pub(crate) async fn lfs_batch(st: &St, h: &HeaderMap, repo: &RepoRef, body: Body
         );
         out.push(serde_json::json!({"oid": oid, "size": size, "authenticated": true, "actions": actions}));
     }
-    lfs_json(
+    Ok(lfs_json(
         StatusCode::OK,
         &serde_json::json!({"transfer": "basic", "objects": out, "hash_algo": "sha256"}),
-    )
+    ))
 }
 
 /// Stream a request body to `dest`, returning (size, sha256 hex).
 async fn stream_to_file(body: Body, dest: &Path, max: u64) -> Result<(u64, String), Response> {
     if let Some(parent) = dest.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))?;
+        tokio::fs::create_dir_all(parent).await.map_err(internal)?;
     }
-    let mut file = tokio::fs::File::create(dest)
-        .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))?;
+    let mut file = tokio::fs::File::create(dest).await.map_err(internal)?;
     let mut hasher = Sha256::new();
     let mut n: u64 = 0;
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
+            Ok(c) if n + c.len() as u64 <= max => c,
+            refused => {
                 drop(file);
                 let _ = tokio::fs::remove_file(dest).await;
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("upload body interrupted: {e}"),
-                ));
+                let why = match refused {
+                    Err(e) => format!("upload body interrupted: {e}"),
+                    Ok(_) => format!("upload is larger than the announced {max} bytes"),
+                };
+                return Err(bad_request(&why));
             }
         };
         n += chunk.len() as u64;
-        if n > max {
-            drop(file);
-            let _ = tokio::fs::remove_file(dest).await;
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                None,
-                &format!("upload is larger than the announced {max} bytes"),
-            ));
-        }
         hasher.update(&chunk);
-        if let Err(e) = file.write_all(&chunk).await {
-            return Err(error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                &e.to_string(),
-            ));
-        }
+        file.write_all(&chunk).await.map_err(internal)?;
     }
-    file.flush()
-        .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))?;
+    file.flush().await.map_err(internal)?;
     Ok((n, hex::encode(hasher.finalize())))
 }
 
-async fn store_object(st: &St, tmp: &Path, oid: &str) -> Result<(), Response> {
+/// Keep the file at `tmp` as LFS object `oid` if it is what the upload announced
+/// (`size` bytes with sha256 `oid`), else remove it. `what` names the content in the error.
+async fn keep_object(
+    st: &St,
+    tmp: &Path,
+    oid: &str,
+    size: u64,
+    (got, sha): (u64, String),
+    what: &str,
+) -> Result<(), Response> {
+    if got != size || sha != oid {
+        let _ = tokio::fs::remove_file(tmp).await;
+        return Err(bad_request(&format!(
+            "{what} does not match: expected sha256 {oid} and {size} bytes, got {sha} and {got} bytes"
+        )));
+    }
     let dest = Store::lfs_path(&st.data_dir, oid);
     if let Some(p) = dest.parent() {
-        tokio::fs::create_dir_all(p)
-            .await
-            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))?;
+        tokio::fs::create_dir_all(p).await.map_err(internal)?;
     }
-    tokio::fs::rename(tmp, &dest)
-        .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()))
+    tokio::fs::rename(tmp, &dest).await.map_err(internal)
 }
 
 fn tmp_path(st: &St, what: &str) -> PathBuf {
@@ -316,7 +287,7 @@ pub(crate) async fn transfer(
     oid: &str,
     rest: &[&str],
     body: Body,
-) -> Response {
+) -> Reply {
     let ticket = {
         let up = st.uploads();
         up.get(secret)
@@ -324,60 +295,42 @@ pub(crate) async fn transfer(
             .map(|t| (t.size, t.chunk_size, t.repo.clone()))
     };
     let Some((size, chunk, repo_key)) = ticket else {
-        return error(StatusCode::NOT_FOUND, None, "unknown or expired upload URL");
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            None,
+            "unknown or expired upload URL",
+        ));
     };
     match (kind, m.clone(), rest) {
         ("upload", Method::PUT, []) if chunk.is_none() => {
             let tmp = tmp_path(st, "put");
-            let (n, sha) = match stream_to_file(body, &tmp, size).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
-            if n != size || sha != oid {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!(
-                        "uploaded content does not match: expected sha256 {oid} and {size} bytes, got {sha} and {n} bytes"
-                    ),
-                );
-            }
-            if let Err(r) = store_object(st, &tmp, oid).await {
-                return r;
-            }
-            StatusCode::OK.into_response()
+            let got = stream_to_file(body, &tmp, size).await?;
+            keep_object(st, &tmp, oid, size, got, "uploaded content").await?;
+            Ok(StatusCode::OK.into_response())
         }
         ("part", Method::PUT, [n]) => {
-            let Some(chunk) = chunk else {
-                return error(StatusCode::BAD_REQUEST, None, "not a multipart upload");
-            };
+            let chunk = chunk.ok_or_else(not_multipart)?;
             let count = size.div_ceil(chunk);
             let Some(part) = n
                 .parse::<u32>()
                 .ok()
                 .filter(|p| *p >= 1 && u64::from(*p) <= count)
             else {
-                return error(StatusCode::NOT_FOUND, None, "no such part");
+                return Err(error(StatusCode::NOT_FOUND, None, "no such part"));
             };
             let expected = chunk.min(size - (u64::from(part) - 1) * chunk);
             let dir = parts_dir(st, secret);
             let tmp = dir.join(format!("{part}.tmp-{}", random_hex(4)));
-            let (got, sha) = match stream_to_file(body, &tmp, expected).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let (got, sha) = stream_to_file(body, &tmp, expected).await?;
             if got != expected {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("part {part} must be {expected} bytes, got {got}"),
-                );
+                return Err(bad_request(&format!(
+                    "part {part} must be {expected} bytes, got {got}"
+                )));
             }
-            if let Err(e) = tokio::fs::rename(&tmp, dir.join(part.to_string())).await {
-                return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
-            }
+            tokio::fs::rename(&tmp, dir.join(part.to_string()))
+                .await
+                .map_err(internal)?;
             let etag = format!("\"{}\"", &sha[..32]);
             if let Some(t) = st.uploads().get_mut(secret) {
                 t.parts.insert(part, etag.clone());
@@ -386,48 +339,51 @@ pub(crate) async fn transfer(
             if let Ok(v) = HeaderValue::from_str(&etag) {
                 r.headers_mut().insert(header::ETAG, v);
             }
-            r
+            Ok(r)
         }
         ("complete", Method::POST, []) => complete(st, secret, oid, size, chunk, body).await,
         ("verify", Method::POST, []) => {
-            let repo = RepoRef {
-                t: repo_key.0,
-                id: repo_key.1,
+            let call = RepoCall {
+                st,
+                h,
+                repo: RepoRef {
+                    t: repo_key.0,
+                    id: repo_key.1,
+                },
             };
-            if let Err(r) = check_write(st, h, &repo) {
-                return r;
-            }
+            call.check_write()?;
             #[derive(Deserialize)]
             struct Verify {
                 oid: String,
                 size: u64,
             }
-            let v: Verify = match read_json(body).await {
-                Ok(v) => v,
-                Err(r) => return r,
-            };
+            let v: Verify = read_json(body).await?;
             let ok = v.oid == oid
                 && std::fs::metadata(Store::lfs_path(&st.data_dir, oid))
                     .is_ok_and(|m| m.len() == v.size);
             if ok {
-                json(
+                Ok(json(
                     StatusCode::OK,
                     &serde_json::json!({"message": "Object verified"}),
-                )
+                ))
             } else {
-                error(
+                Err(error(
                     StatusCode::NOT_FOUND,
                     None,
                     &format!("object {} with size {} is not stored", v.oid, v.size),
-                )
+                ))
             }
         }
-        _ => error(
+        _ => Err(error(
             StatusCode::METHOD_NOT_ALLOWED,
             None,
             "method not allowed on this upload URL",
-        ),
+        )),
     }
+}
+
+fn not_multipart() -> Response {
+    bad_request("not a multipart upload")
 }
 
 async fn complete(
@@ -437,10 +393,8 @@ async fn complete(
     size: u64,
     chunk: Option<u64>,
     body: Body,
-) -> Response {
-    let Some(chunk) = chunk else {
-        return error(StatusCode::BAD_REQUEST, None, "not a multipart upload");
-    };
+) -> Reply {
+    let chunk = chunk.ok_or_else(not_multipart)?;
     #[derive(Deserialize)]
     struct Part {
         #[serde(rename = "partNumber")]
@@ -452,16 +406,9 @@ async fn complete(
         oid: String,
         parts: Vec<Part>,
     }
-    let c: Completion = match read_json(body).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let c: Completion = read_json(body).await?;
     if c.oid != oid {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            "completion oid does not match the upload URL",
-        );
+        return Err(bad_request("completion oid does not match the upload URL"));
     }
     let count = size.div_ceil(chunk);
     let received = st
@@ -470,38 +417,28 @@ async fn complete(
         .map(|t| t.parts.clone())
         .unwrap_or_default();
     if c.parts.len() as u64 != count {
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!(
-                "expected {count} parts in the completion, got {}",
-                c.parts.len()
-            ),
-        );
+        return Err(bad_request(&format!(
+            "expected {count} parts in the completion, got {}",
+            c.parts.len()
+        )));
     }
     for (i, p) in c.parts.iter().enumerate() {
         if p.part_number as usize != i + 1 {
-            return error(
-                StatusCode::BAD_REQUEST,
-                None,
-                "parts must be listed in order 1..n",
-            );
+            return Err(bad_request("parts must be listed in order 1..n"));
         }
         match received.get(&p.part_number) {
             Some(e) if *e == p.etag => {}
             Some(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("etag mismatch for part {}", p.part_number),
-                );
+                return Err(bad_request(&format!(
+                    "etag mismatch for part {}",
+                    p.part_number
+                )));
             }
             None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    None,
-                    &format!("part {} was never uploaded", p.part_number),
-                );
+                return Err(bad_request(&format!(
+                    "part {} was never uploaded",
+                    p.part_number
+                )));
             }
         }
     }
@@ -539,35 +476,19 @@ async fn complete(
         .await
         .unwrap_or_else(|join| Err(std::io::Error::other(join)))
     };
-    let (total, sha) = match assembled {
+    let got = match assembled {
         Ok(v) => v,
         Err(e) => {
             let _ = tokio::fs::remove_file(&tmp).await;
-            return error(
-                StatusCode::BAD_REQUEST,
-                None,
-                &format!("could not assemble parts: {e}"),
-            );
+            return Err(bad_request(&format!("could not assemble parts: {e}")));
         }
     };
-    if total != size || sha != oid {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return error(
-            StatusCode::BAD_REQUEST,
-            None,
-            &format!(
-                "assembled object does not match: expected sha256 {oid} and {size} bytes, got {sha} and {total} bytes"
-            ),
-        );
-    }
-    if let Err(r) = store_object(st, &tmp, oid).await {
-        return r;
-    }
+    keep_object(st, &tmp, oid, size, got, "assembled object").await?;
     let _ = tokio::fs::remove_dir_all(&dir).await;
-    json(
+    Ok(json(
         StatusCode::OK,
         &serde_json::json!({"message": "Object assembled"}),
-    )
+    ))
 }
 
 #[derive(Deserialize)]
@@ -584,21 +505,14 @@ enum Op {
 }
 
 pub(crate) async fn commit(
-    st: &St,
-    h: &HeaderMap,
+    call: &RepoCall<'_>,
     q: &[(String, String)],
-    repo: &RepoRef,
     rev: &str,
     body: Body,
-) -> Response {
-    if let Err(r) = check_write(st, h, repo) {
-        return r;
-    }
-    let raw = match read_body(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let bad = |msg: String| error(StatusCode::BAD_REQUEST, None, &msg);
+) -> Reply {
+    let (st, h, repo) = (call.st, call.h, &call.repo);
+    call.check_write()?;
+    let raw = read_body(body, usize::MAX).await?;
     let mut summary = String::new();
     let mut description = String::new();
     let mut parent: Option<String> = None;
@@ -610,13 +524,21 @@ pub(crate) async fn commit(
         }
         let l: Line = match serde_json::from_slice(line) {
             Ok(l) => l,
-            Err(e) => return bad(format!("commit line {}: invalid JSON: {e}", i + 1)),
+            Err(e) => {
+                return Err(bad_request(&format!(
+                    "commit line {}: invalid JSON: {e}",
+                    i + 1
+                )));
+            }
         };
         let v = &l.value;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
         let path = s("path").unwrap_or_default();
         if l.key != "header" && !valid_repo_path(path.trim_end_matches('/')) {
-            return bad(format!("commit line {}: invalid path {path:?}", i + 1));
+            return Err(bad_request(&format!(
+                "commit line {}: invalid path {path:?}",
+                i + 1
+            )));
         }
         match l.key.as_str() {
             "header" => {
@@ -630,17 +552,16 @@ pub(crate) async fn commit(
                     Some("base64") => {
                         match base64::engine::general_purpose::STANDARD.decode(content.as_bytes()) {
                             Ok(d) => d,
-                            Err(e) => return bad(format!("{path}: invalid base64 content: {e}")),
+                            Err(e) => {
+                                return Err(bad_request(&format!(
+                                    "{path}: invalid base64 content: {e}"
+                                )));
+                            }
                         }
                     }
                     _ => content.into_bytes(),
                 };
-                let blob = match put_blob(&st.data_dir, &data) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
-                    }
-                };
+                let blob = put_blob(&st.data_dir, &data).map_err(internal)?;
                 ops.push(Op::Put(
                     path,
                     FileEntry {
@@ -653,22 +574,22 @@ pub(crate) async fn commit(
             "lfsFile" => {
                 let oid = s("oid").unwrap_or_default();
                 if s("algo").is_some_and(|a| a != "sha256") || !is_sha256(&oid) {
-                    return bad(format!(
+                    return Err(bad_request(&format!(
                         "{path}: lfsFile needs algo sha256 and a sha256 oid"
-                    ));
+                    )));
                 }
                 let stored =
                     std::fs::metadata(Store::lfs_path(&st.data_dir, &oid)).map(|m| m.len());
                 let Ok(stored) = stored else {
-                    return bad(format!(
+                    return Err(bad_request(&format!(
                         "{path}: LFS object {oid} was never uploaded (or its upload was not completed)"
-                    ));
+                    )));
                 };
                 let size = v.get("size").and_then(|x| x.as_u64()).unwrap_or(stored);
                 if size != stored {
-                    return bad(format!(
+                    return Err(bad_request(&format!(
                         "{path}: LFS object {oid} has size {stored}, but the commit says {size}"
-                    ));
+                    )));
                 }
                 let blob = git_blob_sha1(lfs_pointer(&oid, size).as_bytes());
                 lfs_paths.push(path.clone());
@@ -683,7 +604,12 @@ pub(crate) async fn commit(
             }
             "deletedFile" => ops.push(Op::Delete(path)),
             "deletedFolder" => ops.push(Op::DeleteFolder(path.trim_end_matches('/').to_string())),
-            other => return bad(format!("commit line {}: unknown key {other:?}", i + 1)),
+            other => {
+                return Err(bad_request(&format!(
+                    "commit line {}: unknown key {other:?}",
+                    i + 1
+                )));
+            }
         }
     }
     if summary.trim().is_empty() {
@@ -693,13 +619,7 @@ pub(crate) async fn commit(
 
     // From here on the store lock is held: validation and the ref update are atomic.
     let mut store = st.store();
-    let Some(r) = store.repos.get(&repo.key()) else {
-        return error(
-            StatusCode::NOT_FOUND,
-            Some("RepoNotFound"),
-            "Repository not found",
-        );
-    };
+    let r = stored_repo(&store, repo)?;
     // Target ref: a branch, or refs/pr/N.
     let pr_target: Option<u64> = rev.strip_prefix("refs/pr/").and_then(|n| n.parse().ok());
     let branch = rev.strip_prefix("refs/heads/").unwrap_or(rev).to_string();
@@ -709,11 +629,11 @@ pub(crate) async fn commit(
     };
     let Some(head) = head else {
         if r.resolve(rev).is_some() {
-            return bad(format!(
+            return Err(bad_request(&format!(
                 "cannot commit to {rev}: not a branch or pull request ref"
-            ));
+            )));
         }
-        return revision_not_found(rev);
+        return Err(revision_not_found(rev));
     };
     // Like the Hub: without `parentCommit` the commit applies on the head at commit time
     // (concurrent uploaders to different paths all land); with it, a branch commit is a
@@ -723,9 +643,9 @@ pub(crate) async fn commit(
         Some(p) if opens_pr => match r.resolve(p) {
             Some(c) => c.oid.clone(),
             None => {
-                return bad(format!(
+                return Err(bad_request(&format!(
                     "parentCommit {p} is not a commit of this repository"
-                ));
+                )));
             }
         },
         _ => head,
@@ -734,13 +654,13 @@ pub(crate) async fn commit(
         && !opens_pr
         && !head.starts_with(&p.to_ascii_lowercase())
     {
-        return error(
+        return Err(error(
             StatusCode::PRECONDITION_FAILED,
             None,
             &format!(
                 "A commit has happened since {p}: the head of {rev} is now {head}. Please refresh and try again."
             ),
-        );
+        ));
     }
     let mut files = r
         .commits
@@ -754,11 +674,11 @@ pub(crate) async fn commit(
             }
             Op::Delete(p) => {
                 if files.remove(&p).is_none() {
-                    return error(
+                    return Err(error(
                         StatusCode::NOT_FOUND,
                         Some("EntryNotFound"),
                         &format!("A file with this name doesn't exist: {p}"),
-                    );
+                    ));
                 }
             }
             Op::DeleteFolder(p) => {
@@ -766,11 +686,11 @@ pub(crate) async fn commit(
                 let before = files.len();
                 files.retain(|k, _| !k.starts_with(&prefix));
                 if files.len() == before {
-                    return error(
+                    return Err(error(
                         StatusCode::NOT_FOUND,
                         Some("EntryNotFound"),
                         &format!("A folder with this name doesn't exist: {p}"),
-                    );
+                    ));
                 }
             }
         }
@@ -796,19 +716,15 @@ pub(crate) async fn commit(
             }
         }
         if attrs.len() != before {
-            match put_blob(&st.data_dir, attrs.as_bytes()) {
-                Ok(blob) => {
-                    files.insert(
-                        ".gitattributes".into(),
-                        FileEntry {
-                            size: attrs.len() as u64,
-                            blob,
-                            lfs: None,
-                        },
-                    );
-                }
-                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string()),
-            }
+            let blob = put_blob(&st.data_dir, attrs.as_bytes()).map_err(internal)?;
+            files.insert(
+                ".gitattributes".into(),
+                FileEntry {
+                    size: attrs.len() as u64,
+                    blob,
+                    lfs: None,
+                },
+            );
         }
     }
     let mut repo_mut = r.clone();
@@ -835,12 +751,10 @@ pub(crate) async fn commit(
     } else {
         repo_mut.branches.insert(branch, oid.clone());
     }
-    if let Err(e) = store.save(&repo_mut) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, None, &e.to_string());
-    }
+    store.save(&repo_mut).map_err(internal)?;
     store.repos.insert(repo.key(), repo_mut);
     drop(store);
-    json(
+    Ok(json(
         StatusCode::OK,
         &serde_json::json!({
             "success": true,
@@ -849,5 +763,5 @@ pub(crate) async fn commit(
             "pullRequestUrl": pr_url,
             "hookOutput": "",
         }),
-    )
+    ))
 }
