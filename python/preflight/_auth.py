@@ -10,7 +10,7 @@ import enum
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _native
 from ._errors import PreflightError
@@ -181,22 +181,35 @@ class AuthValidator:
         """Discovers and validates the Hugging Face token; with `repo`, also decides whether it
         may `need` (``read`` or ``write``) that repo. Raises `PreflightUsageError` (PF009) for
         a malformed repo id, repo type or need; every other outcome is a result."""
-        text = _native.validate_hf(self.endpoint, self.timeout, repo, repo_type, need)
-        return TokenValidationResult._from_json(text)
+        (hf,) = self._validate(repo, repo_type, need, hf=True, modal=False)
+        return hf
 
     def validate_modal_token(self) -> TokenValidationResult:
         """Discovers the Modal credentials and validates them with ``modal token info``."""
-        text = _native.validate_modal(self.modal_cli, self.modal_timeout)
-        return TokenValidationResult._from_json(text)
+        (modal,) = self._validate(None, "model", "read", hf=False, modal=True)
+        return modal
 
     def validate_all_tokens(
         self, repo: Optional[str] = None, need: str = "read", *, repo_type: str = "model"
     ) -> Dict[str, TokenValidationResult]:
         """Both checks, concurrently: ``{"hf": ..., "modal": ...}``."""
-        hf, modal = _native.validate_all(
-            self.endpoint, self.timeout, repo, repo_type, need, self.modal_cli, self.modal_timeout
+        hf, modal = self._validate(repo, repo_type, need, hf=True, modal=True)
+        return {"hf": hf, "modal": modal}
+
+    def _validate(
+        self, repo: Optional[str], repo_type: str, need: str, *, hf: bool, modal: bool
+    ) -> List[TokenValidationResult]:
+        # One native call: discovery runs once, and what is registered for redaction is
+        # what is validated.
+        texts = _native.validate(
+            self.endpoint,
+            self.timeout,
+            repo,
+            repo_type,
+            need,
+            self.modal_cli,
+            self.modal_timeout,
+            hf=hf,
+            modal=modal,
         )
-        return {
-            "hf": TokenValidationResult._from_json(hf),
-            "modal": TokenValidationResult._from_json(modal),
-        }
+        return [TokenValidationResult._from_json(text) for text in texts]

@@ -7,15 +7,7 @@ _Path = Union[str, "os.PathLike[str]"]
 
 def version() -> str: ...
 def run_cli(argv: List[str]) -> int: ...
-def validate_hf(
-    endpoint: Optional[str] = None,
-    timeout: float = 5.0,
-    repo: Optional[str] = None,
-    repo_type: str = "model",
-    need: str = "read",
-) -> str: ...
-def validate_modal(modal_cli: Optional[_Path] = None, modal_timeout: float = 10.0) -> str: ...
-def validate_all(
+def validate(
     endpoint: Optional[str] = None,
     timeout: float = 5.0,
     repo: Optional[str] = None,
@@ -23,6 +15,8 @@ def validate_all(
     need: str = "read",
     modal_cli: Optional[_Path] = None,
     modal_timeout: float = 10.0,
+    hf: bool = True,
+    modal: bool = True,
 ) -> List[str]: ...
 def setup_log(path: Optional[_Path], level: int = 20) -> List[str]: ...
 def write_record(level: int, event: str, target: str, fields_json: str) -> bool: ...

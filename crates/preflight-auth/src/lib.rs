@@ -22,14 +22,32 @@ pub mod modal;
 mod result;
 mod validator;
 
-/// Every Modal credential value discovery can see (token id and secret, OAuth secrets), so
-/// the CLI can register them for redaction and mask them under GitHub Actions before
-/// printing anything. Empty values are left out.
-pub fn discover_modal_secrets(env: &dyn Env) -> Vec<Secret> {
-    modal::discover(env)
-        .values
-        .into_values()
-        .map(|resolved| resolved.value)
-        .filter(|value| !value.expose().trim().is_empty())
-        .collect()
+/// Every credential a command can see, discovered once per command: what the CLI registers
+/// for redaction (and masks under GitHub Actions) is what the checks then validate.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// The Hugging Face token, as the official client would pick it.
+    pub hf: HfTokenDiscovery,
+    /// The Modal credentials, as the `modal` client would resolve them.
+    pub modal: ModalDiscovery,
+}
+
+impl Discovered {
+    /// Every Modal credential value found (token id and secret, OAuth secrets), non-empty.
+    pub fn modal_secrets(&self) -> Vec<Secret> {
+        self.modal
+            .values
+            .values()
+            .map(|resolved| resolved.value.clone())
+            .filter(|value| !value.expose().trim().is_empty())
+            .collect()
+    }
+}
+
+/// Discovers every credential once: [`discover_hf_token`] and [`discover_modal`].
+pub fn discover_credentials(env: &dyn Env) -> Discovered {
+    Discovered {
+        hf: discover_hf_token(env),
+        modal: modal::discover(env),
+    }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
 
+use crate::Discovered;
 use crate::Secret;
 use crate::env::{Env, OsEnv};
 use crate::hf::discovery::{
@@ -19,7 +20,7 @@ use crate::hf::repo::Need;
 use crate::hf::repo::RepoTarget;
 use crate::hf::shape::check_shape;
 use crate::hf::whoami::{WhoamiError, fetch_whoami, resolve_endpoint};
-use crate::modal::ModalOptions;
+use crate::modal::{ModalDiscovery, ModalOptions};
 use crate::result::{PermissionVerdict, Provider, TokenStatus, TokenValidationResult};
 
 /// How to validate the Hugging Face token.
@@ -286,17 +287,34 @@ impl AuthValidator {
         validation
     }
 
-    /// [`AuthValidator::validate_hf`] and the Modal check, concurrently.
-    pub async fn validate_all_discovered(
+    /// The checks a command asked for, on what it discovered once (concurrently when both):
+    /// `[hf, modal]`, each only when selected.
+    pub async fn validate_selected(
         &self,
-        found: HfTokenDiscovery,
-    ) -> (HfValidation, TokenValidationResult) {
-        tokio::join!(self.validate_hf(found), self.validate_modal_token())
+        found: Discovered,
+        hf: bool,
+        modal: bool,
+    ) -> Vec<TokenValidationResult> {
+        match (hf, modal) {
+            (true, true) => {
+                let (hf, modal) =
+                    tokio::join!(self.validate_hf(found.hf), self.validate_modal(found.modal));
+                vec![hf.result, modal]
+            }
+            (true, false) => vec![self.validate_hf(found.hf).await.result],
+            (false, true) => vec![self.validate_modal(found.modal).await],
+            (false, false) => Vec::new(),
+        }
     }
 
     /// Discovers and validates the Modal credentials.
     pub async fn validate_modal_token(&self) -> TokenValidationResult {
         crate::modal::validate(&*self.env, &self.modal).await
+    }
+
+    /// Validates the Modal credentials `found` (from [`discover_credentials`](crate::discover_credentials)).
+    pub async fn validate_modal(&self, found: ModalDiscovery) -> TokenValidationResult {
+        crate::modal::validate_discovered(&*self.env, &self.modal, found).await
     }
 
     /// Both checks, concurrently: `[hf, modal]`.

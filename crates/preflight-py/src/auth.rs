@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use preflight_auth::modal::ModalVia;
 use preflight_auth::{
-    AuthValidator, HfOptions, ModalOptions, OsEnv, RepoTarget, TokenValidationResult,
+    AuthValidator, Discovered, HfOptions, ModalOptions, OsEnv, RepoTarget, TokenValidationResult,
 };
 use preflight_retry::RetryConfig;
 use pyo3::prelude::*;
@@ -17,9 +17,10 @@ use crate::log::with_log;
 
 /// Registers every credential the process can see with the redactor (and, under GitHub
 /// Actions, prints `::add-mask::` for each), as every CLI command does first.
-pub(crate) fn protect_secrets() {
-    let found = preflight_auth::discover_hf_token(&OsEnv);
+pub(crate) fn protect_secrets() -> Discovered {
+    let found = preflight_auth::discover_credentials(&OsEnv);
     preflight_cli::protect_secrets(&OsEnv, &found, preflight_cli::MaskTo::Stdout);
+    found
 }
 
 /// The same JSON as one `results[]` entry of `preflight check --json`, plus `passed`.
@@ -113,19 +114,21 @@ fn target(
     }
 }
 
-/// Runs `work` to completion on a current-thread runtime on this thread, without the GIL and
-/// with the auth log as the dispatcher.
-fn block_on<T: Send>(
+/// Discovers every credential once, registers each with the redactor (and, under GitHub
+/// Actions, prints `::add-mask::` for each) as every CLI command does first, then runs
+/// `work` on what was found to completion on a current-thread runtime on this thread, without
+/// the GIL and with the auth log as the dispatcher.
+fn block_on<T: Send, Fut: std::future::Future<Output = T> + Send>(
     py: Python<'_>,
-    work: impl std::future::Future<Output = T> + Send,
+    work: impl FnOnce(Discovered) -> Fut + Send,
 ) -> PyResult<T> {
     py.detach(|| {
-        protect_secrets();
+        let found = protect_secrets();
         with_log(|| {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map(|runtime| runtime.block_on(work))
+                .map(|runtime| runtime.block_on(work(found)))
         })
     })
     .map_err(|error| {
@@ -135,55 +138,12 @@ fn block_on<T: Send>(
     })
 }
 
-/// Validates the Hugging Face token (and, with `repo`, the right to `need` it); returns the
-/// result as JSON.
+/// Validates the credentials selected by `hf` and `modal` (with `repo`, also the right to
+/// `need` it); returns `[hf, modal]` results, those selected, as JSON.
 #[pyfunction]
-#[pyo3(signature = (endpoint=None, timeout=5.0, repo=None, repo_type="model", need="read"))]
-fn validate_hf(
-    py: Python<'_>,
-    endpoint: Option<String>,
-    timeout: f64,
-    repo: Option<&str>,
-    repo_type: &str,
-    need: &str,
-) -> PyResult<String> {
-    let settings = Settings {
-        endpoint,
-        timeout: crate::seconds(py, "timeout", timeout)?,
-        target: target(py, repo, repo_type, need)?,
-        modal_cli: None,
-        modal_timeout: ModalOptions::default().timeout,
-    };
-    let validator = validator(py, settings)?;
-    let result = block_on(py, async move { validator.validate_hf_token().await })?;
-    Ok(to_json(&result))
-}
-
-/// Validates the Modal credentials through the `modal` CLI; returns the result as JSON.
-#[pyfunction]
-#[pyo3(signature = (modal_cli=None, modal_timeout=10.0))]
-fn validate_modal(
-    py: Python<'_>,
-    modal_cli: Option<PathBuf>,
-    modal_timeout: f64,
-) -> PyResult<String> {
-    let settings = Settings {
-        endpoint: None,
-        timeout: HfOptions::default().timeout,
-        target: None,
-        modal_cli,
-        modal_timeout: crate::seconds(py, "modal_timeout", modal_timeout)?,
-    };
-    let validator = validator(py, settings)?;
-    let result = block_on(py, async move { validator.validate_modal_token().await })?;
-    Ok(to_json(&result))
-}
-
-/// Both checks, concurrently; returns `[hf, modal]` as JSON.
-#[pyfunction]
-#[pyo3(signature = (endpoint=None, timeout=5.0, repo=None, repo_type="model", need="read", modal_cli=None, modal_timeout=10.0))]
+#[pyo3(signature = (endpoint=None, timeout=5.0, repo=None, repo_type="model", need="read", modal_cli=None, modal_timeout=10.0, hf=true, modal=true))]
 #[allow(clippy::too_many_arguments)]
-fn validate_all(
+fn validate(
     py: Python<'_>,
     endpoint: Option<String>,
     timeout: f64,
@@ -192,6 +152,8 @@ fn validate_all(
     need: &str,
     modal_cli: Option<PathBuf>,
     modal_timeout: f64,
+    hf: bool,
+    modal: bool,
 ) -> PyResult<Vec<String>> {
     let settings = Settings {
         endpoint,
@@ -201,13 +163,13 @@ fn validate_all(
         modal_timeout: crate::seconds(py, "modal_timeout", modal_timeout)?,
     };
     let validator = validator(py, settings)?;
-    let results = block_on(py, async move { validator.validate_all_tokens().await })?;
+    let results = block_on(py, |found| async move {
+        validator.validate_selected(found, hf, modal).await
+    })?;
     Ok(results.iter().map(to_json).collect())
 }
 
 pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    module.add_function(wrap_pyfunction!(validate_hf, module)?)?;
-    module.add_function(wrap_pyfunction!(validate_modal, module)?)?;
-    module.add_function(wrap_pyfunction!(validate_all, module)?)?;
+    module.add_function(wrap_pyfunction!(validate, module)?)?;
     Ok(())
 }

@@ -62,7 +62,7 @@ fn setup_log(py: Python<'_>, path: Option<PathBuf>, level: i32) -> Vec<String> {
             file_level: level_from_python(level),
             ..AuthLogConfig::default()
         };
-        crate::auth::protect_secrets();
+        let _ = crate::auth::protect_secrets();
         let (layer, guard) = preflight_log::auth_log_layer(&config);
         let mut warnings = guard.warnings().to_vec();
         let writer = match RecordWriter::open(&config) {

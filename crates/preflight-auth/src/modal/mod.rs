@@ -124,8 +124,17 @@ impl Default for ModalOptions {
 
 /// Discovers and validates Modal credentials.
 pub(crate) async fn validate(env: &dyn Env, options: &ModalOptions) -> TokenValidationResult {
+    validate_discovered(env, options, discovery::discover(env)).await
+}
+
+/// Validates what discovery found (the check itself still reads `env` for the CLI's
+/// environment and `SSL_CERT_FILE`).
+pub(crate) async fn validate_discovered(
+    env: &dyn Env,
+    options: &ModalOptions,
+    discovery: ModalDiscovery,
+) -> TokenValidationResult {
     let started = Instant::now();
-    let discovery = discovery::discover(env);
     let mut result = match &discovery.refusal {
         Some(refusal) => refused(&discovery, refusal),
         None => check(env, options, &discovery, started).await,

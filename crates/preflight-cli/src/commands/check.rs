@@ -21,7 +21,7 @@ pub async fn run(args: &CheckArgs) -> u8 {
 
 pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
     // Discovery runs once: what is registered for redaction is what is validated.
-    let found = preflight_auth::discover_hf_token(&*env);
+    let found = preflight_auth::discover_credentials(&*env);
     let in_actions = protect_secrets(&*env, &found, MaskTo::Stdout);
     let sink = secret_sink(in_actions, MaskTo::Stdout);
 
@@ -38,15 +38,9 @@ pub async fn run_with_env(args: &CheckArgs, env: Arc<dyn Env>) -> u8 {
 
     let wants_hf = args.providers.is_empty() || args.providers.contains(&ProviderArg::Hf);
     let wants_modal = args.providers.is_empty() || args.providers.contains(&ProviderArg::Modal);
-    let results: Vec<TokenValidationResult> = match (wants_hf, wants_modal) {
-        (true, true) => {
-            let (hf, modal) = validator.validate_all_discovered(found).await;
-            vec![hf.result, modal]
-        }
-        (true, false) => vec![validator.validate_hf(found).await.result],
-        (false, true) => vec![validator.validate_modal_token().await],
-        (false, false) => Vec::new(),
-    };
+    let results = validator
+        .validate_selected(found, wants_hf, wants_modal)
+        .await;
 
     let status = exit_status(args, &results);
     let passed = status == ExitStatus::Success.code();

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use preflight_auth::modal::ModalVia;
 use preflight_auth::{
-    AuthValidator, Env, HfOptions, HfTokenDiscovery, ModalOptions, RepoTarget, Secret, SecretSink,
-    vars,
+    AuthValidator, Discovered, Env, HfOptions, ModalOptions, RepoTarget, Secret, SecretSink, vars,
 };
 use preflight_errors::Code;
 use preflight_retry::RetryConfig;
@@ -136,14 +135,14 @@ pub(crate) fn secret_sink(in_actions: bool, to: MaskTo) -> SecretSink {
 /// Every credential value discovery (`found`, run once per command) can see is registered
 /// with the redactor and, under GitHub Actions, declared with `::add-mask::` before anything
 /// else is printed. Returns whether GitHub Actions output is active.
-pub fn protect_secrets(env: &dyn Env, found: &HfTokenDiscovery, to: MaskTo) -> bool {
+pub fn protect_secrets(env: &dyn Env, found: &Discovered, to: MaskTo) -> bool {
     let mut secrets: Vec<Secret> = Vec::new();
     // The token in use, one withheld by HF_HUB_DISABLE_IMPLICIT_TOKEN, and a legacy variable
     // shadowed by HF_TOKEN: all are real credentials this process can see.
-    if let Some(token) = found.found_token() {
+    if let Some(token) = found.hf.found_token() {
         secrets.push(token.clone());
     }
-    if let Some(request) = &found.oidc_request {
+    if let Some(request) = &found.hf.oidc_request {
         secrets.extend(request.id_token.iter().cloned());
         secrets.extend(request.request_token.iter().cloned());
     }
@@ -160,7 +159,7 @@ pub fn protect_secrets(env: &dyn Env, found: &HfTokenDiscovery, to: MaskTo) -> b
             }
         }
     }
-    secrets.extend(preflight_auth::discover_modal_secrets(env));
+    secrets.extend(found.modal_secrets());
     // The token in use usually also stands in its variable: declare each value once.
     let mut seen = std::collections::HashSet::new();
     secrets.retain(|secret| seen.insert(secret.expose().to_owned()));

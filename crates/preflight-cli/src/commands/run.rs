@@ -123,7 +123,7 @@ async fn launch_after_checks(
     );
     // stdout belongs to the child; workflow commands are read from stderr too. Discovery
     // runs once: what is registered for redaction is what is validated.
-    let found = preflight_auth::discover_hf_token(&*env);
+    let found = preflight_auth::discover_credentials(&*env);
     let in_actions = protect_secrets(&*env, &found, MaskTo::Stderr);
     let sink = secret_sink(in_actions, MaskTo::Stderr);
 
@@ -211,7 +211,7 @@ async fn checks(
     requirements: &Requirements,
     program: &OsStr,
     resolved: &std::path::Path,
-    found: preflight_auth::HfTokenDiscovery,
+    found: preflight_auth::Discovered,
     sink: preflight_auth::SecretSink,
 ) -> Result<Vec<TokenValidationResult>, UsageError> {
     if !requirements.modal && !requirements.hf {
@@ -220,15 +220,9 @@ async fn checks(
     // Check with the very `modal` that will run the job.
     let modal_default = preflight_launch::invokes_modal(program, &[]).then(|| resolved.to_owned());
     let validator = build_validator(&options.credentials, env, modal_default, sink)?;
-    Ok(match (requirements.hf, requirements.modal) {
-        (true, true) => {
-            let (hf, modal) = validator.validate_all_discovered(found).await;
-            vec![hf.result, modal]
-        }
-        (true, false) => vec![validator.validate_hf(found).await.result],
-        (false, true) => vec![validator.validate_modal_token().await],
-        (false, false) => Vec::new(),
-    })
+    Ok(validator
+        .validate_selected(found, requirements.hf, requirements.modal)
+        .await)
 }
 
 enum Grace {

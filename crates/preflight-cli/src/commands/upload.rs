@@ -101,8 +101,9 @@ pub struct UploadArgs {
 pub async fn run(args: &UploadArgs) -> u8 {
     let env: Arc<dyn Env> = Arc::new(OsEnv);
     // Discovery runs once; the upload sends the very token the pre-flight validated.
-    let discovery = preflight_auth::discover_hf_token(&*env);
-    let in_actions = protect_secrets(&*env, &discovery, MaskTo::Stdout);
+    let found = preflight_auth::discover_credentials(&*env);
+    let in_actions = protect_secrets(&*env, &found, MaskTo::Stdout);
+    let discovery = found.hf;
 
     let target = match RepoTarget::parse(&args.repo, &args.repo_type, "write") {
         Ok(target) => target,
