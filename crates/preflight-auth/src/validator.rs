@@ -518,14 +518,10 @@ impl AuthValidator {
             if self.hf.no_refresh {
                 result.details.insert("refresh_due".into(), "true".into());
                 if stored.expired {
-                    result
-                        .details
-                        .insert("stored_token_name".into(), stored.name.clone());
-                    return fail(
-                        result,
-                        TokenStatus::Expired,
-                        Code::Pf004,
-                        format!(
+                    return expired_login(
+ result,
+ &stored.name,
+ format!(
                             "The OAuth login from {source} (entry [{}]) has expired; the official client would refresh it \
                              now, but --no-refresh was given, so nothing was sent or written",
                             stored.name
@@ -563,13 +559,9 @@ impl AuthValidator {
                         }
                     }
                     Err(RefreshError::Revoked { description }) => {
-                        result
-                            .details
-                            .insert("stored_token_name".into(), stored.name.clone());
-                        return fail(
+                        return expired_login(
                             result,
-                            TokenStatus::Expired,
-                            Code::Pf004,
+                            &stored.name,
                             format!(
                                 "The OAuth login from {source} (entry [{}]) could not be refreshed: the Hub refused its refresh \
                                  token (invalid_grant{}); the session expired or was revoked",
@@ -644,13 +636,9 @@ impl AuthValidator {
                     "run `hf auth login --force` to log in again".to_owned(),
                 )
             };
-            result
-                .details
-                .insert("stored_token_name".into(), stored.name.clone());
-            return fail(
+            return expired_login(
                 result,
-                TokenStatus::Expired,
-                Code::Pf004,
+                &stored.name,
                 format!(
                     "The token from {source} is recorded as expired at {when} in {stored_path} (entry [{}]); {refresh}",
                     stored.name
@@ -860,6 +848,25 @@ fn base_result(found: &HfTokenDiscovery, endpoint: &str) -> TokenValidationResul
             .insert("implicit_token_disabled".into(), "true".into());
     }
     result
+}
+
+/// PF004 for the stored login (or token) `name` of `stored_tokens`.
+fn expired_login(
+    result: &mut TokenValidationResult,
+    name: &str,
+    message: String,
+    remediation: String,
+) -> Option<Code> {
+    result
+        .details
+        .insert("stored_token_name".into(), name.to_owned());
+    fail(
+        result,
+        TokenStatus::Expired,
+        Code::Pf004,
+        message,
+        remediation,
+    )
 }
 
 fn fail(

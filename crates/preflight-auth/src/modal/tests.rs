@@ -32,6 +32,26 @@ impl Home {
     fn env(&self) -> MapEnv {
         MapEnv::new().with_home(self.path())
     }
+
+    /// [`Home::env`] with the fixture token in `MODAL_TOKEN_ID` / `MODAL_TOKEN_SECRET`.
+    fn env_with_token(&self) -> MapEnv {
+        self.env()
+            .with("MODAL_TOKEN_ID", ID)
+            .with("MODAL_TOKEN_SECRET", SECRET)
+    }
+
+    /// Options for the CLI path with a stand-in `modal` here that runs `script` (sh).
+    fn stand_in_cli(&self, script: &str) -> ModalOptions {
+        let path = self.path().join("modal");
+        std::fs::write(&path, format!("#!/bin/sh\n{script}")).expect("write the stand-in CLI");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        ModalOptions {
+            cli_path: Some(path),
+            timeout: Duration::from_secs(5),
+            via: super::ModalVia::Cli,
+        }
+    }
 }
 
 fn good_profile(name: &str, active: bool) -> String {
@@ -101,12 +121,7 @@ fn empty_env_value_hides_the_file_value() {
 #[test]
 fn env_only_tokens_work_without_a_file() {
     let home = Home::new(None);
-    let found = discover(
-        &home
-            .env()
-            .with("MODAL_TOKEN_ID", ID)
-            .with("MODAL_TOKEN_SECRET", SECRET),
-    );
+    let found = discover(&home.env_with_token());
     assert!(found.refusal.is_none());
     assert_eq!(
         found.source_label().as_deref(),
@@ -150,12 +165,7 @@ fn active_true_selects_the_table() {
 fn two_active_profiles_are_refused_even_with_env_tokens() {
     let config = format!("{}{}", good_profile("a", true), good_profile("b", true));
     let home = Home::new(Some(&config));
-    let found = discover(
-        &home
-            .env()
-            .with("MODAL_TOKEN_ID", ID)
-            .with("MODAL_TOKEN_SECRET", SECRET),
-    );
+    let found = discover(&home.env_with_token());
     let refusal = found.refusal.expect("refused");
     assert_eq!(refusal.code, Code::Pf104);
     assert!(
@@ -171,10 +181,7 @@ fn two_active_profiles_are_refused_even_with_env_tokens() {
 fn none_active_among_several_is_refused_unless_modal_profile_names_one() {
     let config = format!("{}{}", good_profile("a", false), good_profile("b", false));
     let home = Home::new(Some(&config));
-    let env_tokens = home
-        .env()
-        .with("MODAL_TOKEN_ID", ID)
-        .with("MODAL_TOKEN_SECRET", SECRET);
+    let env_tokens = home.env_with_token();
     let refusal = discover(&env_tokens).refusal.expect("refused");
     assert_eq!(refusal.code, Code::Pf104);
     assert!(refusal.message.contains("No Modal profile is active"));
@@ -346,19 +353,7 @@ fn debug_of_discovery_shows_no_secret() {
 async fn missing_never_starts_the_cli() {
     let home = Home::new(None);
     let marker = home.path().join("started");
-    let script = home.path().join("modal");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
-    )
-    .expect("write");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let options = ModalOptions {
-        cli_path: Some(script),
-        timeout: Duration::from_secs(5),
-        via: super::ModalVia::Cli,
-    };
+    let options = home.stand_in_cli(&format!("touch '{}'\n", marker.display()));
     let result = validate(&home.env(), &options).await;
     assert_eq!(result.status, TokenStatus::Missing);
     assert_eq!(result.code, Some(Code::Pf101));
@@ -374,27 +369,12 @@ async fn argv_never_holds_credentials() {
     let home = Home::new(None);
     let argv_file = home.path().join("argv");
     let env_file = home.path().join("env");
-    let script = home.path().join("modal");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\" > '{}'\nenv > '{}'\necho 'Invalid token' >&2\nexit 1\n",
-            argv_file.display(),
-            env_file.display()
-        ),
-    )
-    .expect("write");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let options = ModalOptions {
-        cli_path: Some(script),
-        timeout: Duration::from_secs(5),
-        via: super::ModalVia::Cli,
-    };
-    let env = home
-        .env()
-        .with("MODAL_TOKEN_ID", ID)
-        .with("MODAL_TOKEN_SECRET", SECRET);
+    let options = home.stand_in_cli(&format!(
+        "printf '%s\\n' \"$0\" \"$@\" > '{}'\nenv > '{}'\necho 'Invalid token' >&2\nexit 1\n",
+        argv_file.display(),
+        env_file.display()
+    ));
+    let env = home.env_with_token();
     let result = validate(&env, &options).await;
     assert_ne!(result.status, TokenStatus::Valid);
     let argv = std::fs::read_to_string(&argv_file).expect("the stand-in CLI ran");
@@ -410,80 +390,27 @@ async fn argv_never_holds_credentials() {
 /// status, the code, and a message that never holds the secret.
 #[tokio::test]
 async fn each_cli_verdict_maps_to_its_status_and_code() {
-    let cases: &[(&str, i32, TokenStatus, Option<Code>)] = &[
-        (
-            "Error: Token missing. Could not authenticate client.",
-            1,
-            TokenStatus::Missing,
-            Some(Code::Pf101),
-        ),
-        (
-            "Error: Modal profile 'ghost' was not found.",
-            1,
-            TokenStatus::Invalid,
-            Some(Code::Pf104),
-        ),
-        (
-            "Error when reading the modal configuration",
-            1,
-            TokenStatus::Invalid,
-            Some(Code::Pf103),
-        ),
-        (
-            "Error: OAuth and token credentials cannot both be set.",
-            1,
-            TokenStatus::Invalid,
-            Some(Code::Pf102),
-        ),
-        (
-            "Error: Could not connect to the Modal server.",
-            1,
-            TokenStatus::Unknown,
-            Some(Code::Pf108),
-        ),
-        (
-            "Error: the token has expired",
-            1,
-            TokenStatus::Expired,
-            Some(Code::Pf106),
-        ),
-        (
-            "Error: Invalid token credentials",
-            1,
-            TokenStatus::Invalid,
-            Some(Code::Pf105),
-        ),
-        (
-            "Error: something nobody expected",
-            1,
-            TokenStatus::Unknown,
-            Some(Code::Pf108),
-        ),
-        ("", 3, TokenStatus::Unknown, Some(Code::Pf108)),
+    use TokenStatus::{Expired, Invalid, Missing, Unknown};
+    #[rustfmt::skip] // a table: one case a line
+    let cases = [
+        ("Error: Token missing. Could not authenticate client.", 1, Missing, Code::Pf101),
+        ("Error: Modal profile 'ghost' was not found.", 1, Invalid, Code::Pf104),
+        ("Error when reading the modal configuration", 1, Invalid, Code::Pf103),
+        ("Error: OAuth and token credentials cannot both be set.", 1, Invalid, Code::Pf102),
+        ("Error: Could not connect to the Modal server.", 1, Unknown, Code::Pf108),
+        ("Error: the token has expired", 1, Expired, Code::Pf106),
+        ("Error: Invalid token credentials", 1, Invalid, Code::Pf105),
+        ("Error: something nobody expected", 1, Unknown, Code::Pf108),
+        ("", 3, Unknown, Code::Pf108),
     ];
     for (stderr, exit, status, code) in cases {
         let home = Home::new(None);
-        let script = home.path().join("modal");
-        std::fs::write(
-            &script,
-            format!("#!/bin/sh\necho \"{stderr} {SECRET}\" >&2\nexit {exit}\n"),
-        )
-        .expect("write");
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .expect("chmod");
-        let options = ModalOptions {
-            cli_path: Some(script),
-            timeout: Duration::from_secs(5),
-            via: super::ModalVia::Cli,
-        };
-        let env = home
-            .env()
-            .with("MODAL_TOKEN_ID", ID)
-            .with("MODAL_TOKEN_SECRET", SECRET);
+        let options = home.stand_in_cli(&format!("echo \"{stderr} {SECRET}\" >&2\nexit {exit}\n"));
+        let env = home.env_with_token();
         let result = validate(&env, &options).await;
         assert_eq!(
             (result.status, result.code),
-            (*status, *code),
+            (status, Some(code)),
             "{stderr}: {result:#?}"
         );
         assert!(result.remediation.is_some(), "{stderr}: a hint");
@@ -516,11 +443,7 @@ fn modal_via_parses_and_prints_its_three_ways() {
 #[tokio::test]
 async fn an_empty_server_url_is_unknown_with_the_variable_named() {
     let home = Home::new(None);
-    let env = home
-        .env()
-        .with("MODAL_TOKEN_ID", ID)
-        .with("MODAL_TOKEN_SECRET", SECRET)
-        .with("MODAL_SERVER_URL", "");
+    let env = home.env_with_token().with("MODAL_SERVER_URL", "");
     let options = ModalOptions {
         cli_path: None,
         timeout: Duration::from_secs(5),
