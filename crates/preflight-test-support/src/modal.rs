@@ -33,7 +33,10 @@ pub const BOT_SECRET: &str = "as-bot.Gt5Ke-Xr8Pn.4Qc0";
 pub const BAD_ID: &str = "ak-bad.fixture-0003";
 /// The secret of [`BAD_ID`].
 pub const BAD_SECRET: &str = "as-bad.Tx2Lp-Rk5wQ.m8Yc";
-/// Every fixture id and secret, for leak checks.
+/// Every fixture secret, for leak checks where a token id may legitimately appear (the fake's
+/// own record of the `x-modal-token-id` it received).
+pub const ALL_SECRETS: &[&str] = &[GOOD_SECRET, OLD_SECRET, BOT_SECRET, BAD_SECRET];
+/// Every fixture id and secret, for leak checks of what Preflight prints and logs.
 pub const ALL_CREDENTIALS: &[&str] = &[
     GOOD_ID,
     GOOD_SECRET,
