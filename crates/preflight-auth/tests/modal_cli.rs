@@ -291,6 +291,39 @@ fn process_with_env(needle: &str) -> bool {
     })
 }
 
+/// `validate_modal` with a 2 s deadline, and how long it took. Fails, instead of hanging,
+/// if the check is still running after 30 s: with no deadline, a silent server keeps the CLI
+/// waiting forever.
+async fn validate_with_deadline(env: &MapEnv) -> (TokenValidationResult, Duration) {
+    let options = ModalOptions {
+        cli_path: Some(modal_cli()),
+        timeout: Duration::from_secs(2),
+        via: ModalVia::Cli,
+    };
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), validate_modal(env, &options))
+        .await
+        .unwrap_or_else(|_| panic!("the check was still running 30 s in: its 2 s deadline did not stop `modal token info`"));
+    (result, started.elapsed())
+}
+
+/// The deadline, not the CLI, ended the check: UNKNOWN, PF108, the deadline's own message.
+fn assert_stopped_at_the_deadline(result: &TokenValidationResult, elapsed: Duration) {
+    assert_eq!(result.status, TokenStatus::Unknown, "{result:#?}");
+    assert_eq!(result.code, Some(Code::Pf108), "{result:#?}");
+    assert!(
+        result.message.contains("did not answer within 2.0 s")
+            && result.message.contains("it was stopped"),
+        "{}",
+        result.message
+    );
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "the 2 s deadline ended the check only after {elapsed:?}"
+    );
+    assert_no_secrets(&all_text(result));
+}
+
 #[tokio::test]
 async fn modal_silent_or_closed_server_is_unknown_within_the_deadline() {
     let fake = FakeModal::builder().mode("hang").start();
@@ -298,40 +331,28 @@ async fn modal_silent_or_closed_server_is_unknown_within_the_deadline() {
     let env = case_env(home.path(), &fake)
         .with("MODAL_TOKEN_ID", GOOD_ID)
         .with("MODAL_TOKEN_SECRET", GOOD_SECRET);
-    let options = ModalOptions {
-        cli_path: Some(modal_cli()),
-        timeout: Duration::from_secs(2),
-        via: ModalVia::Cli,
-    };
     let needle = format!("MODAL_SERVER_URL={}", fake.url);
 
-    let started = Instant::now();
-    let hung = validate_modal(&env, &options).await;
-    assert_eq!(hung.status, TokenStatus::Unknown, "{hung:#?}");
-    assert_eq!(hung.code, Some(Code::Pf108));
-    assert!(hung.message.contains("did not answer"), "{}", hung.message);
-    assert!(started.elapsed() < Duration::from_secs(15));
+    // The server takes the call and never answers; the CLI would wait forever.
+    let (hung, elapsed) = validate_with_deadline(&env).await;
+    assert_stopped_at_the_deadline(&hung, elapsed);
     assert!(
         !process_with_env(&needle),
         "a modal process outlived the deadline"
     );
-    assert_no_secrets(&all_text(&hung));
     // On an idle machine the CLI reaches the server within the deadline; under heavy load it
     // may still be importing, which is also a deadline the wrapper must enforce.
     eprintln!("RPCs the fake saw before the deadline: {:?}", fake.rpcs());
 
-    // Closed port: the CLI would retry for ~58 s; the deadline still holds.
-    // Without the deadline this half takes the CLI's own ~58 s of retries.
+    // Closed port: the CLI would retry for ~58 s, then say it could not connect (also PF108,
+    // but not the deadline's message); the deadline still holds.
     fake.set_mode("close");
-    let started = Instant::now();
-    let closed = validate_modal(&env, &options).await;
-    assert_eq!(closed.status, TokenStatus::Unknown, "{closed:#?}");
-    assert_eq!(closed.code, Some(Code::Pf108));
+    let (closed, elapsed) = validate_with_deadline(&env).await;
+    assert_stopped_at_the_deadline(&closed, elapsed);
     assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "the 2 s deadline, not the CLI's retries, ended the check"
+        !process_with_env(&needle),
+        "a modal process outlived the deadline"
     );
-    assert!(!process_with_env(&needle));
 }
 
 /// Coarse verdicts both sides can be mapped to.
