@@ -59,6 +59,11 @@ impl Case {
     /// `preflight check modal --json ARGS` with only PATH (`path`, or the empty `bin/`),
     /// HOME, the auth log and `vars` in its environment.
     fn check(&self, path: Option<&str>, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        run(&mut self.command(path, vars, args))
+    }
+
+    /// The command [`Case::check`] runs.
+    fn command(&self, path: Option<&str>, vars: &[(&str, &str)], args: &[&str]) -> Command {
         let empty = self.dir.path().join("empty-bin");
         let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
         command
@@ -75,7 +80,34 @@ impl Case {
         if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
             command.env("LLVM_PROFILE_FILE", profile);
         }
-        run(&mut command)
+        command
+    }
+}
+
+/// [`run`], but fails instead of hanging: kills the command if it still runs after `bound`.
+fn run_within(command: &mut Command, bound: Duration) -> Run {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("preflight starts");
+    let pid = child.id().to_string();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let Ok(output) = receiver.recv_timeout(bound) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("preflight was still running after {bound:?}: the deadline did not end the check");
+    };
+    let output = output.expect("preflight runs");
+    Run {
+        code: output
+            .status
+            .code()
+            .expect("exited normally, not by a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -199,10 +231,13 @@ fn a_silent_server_is_unknown_within_the_deadline() {
     for extra in [&["--port", "0:silent"][..], &["--mode", "hang"][..]] {
         let fake = fake_with(extra);
         let started = Instant::now();
-        let silent = case.check(
-            None,
-            &refs(&token(GOOD_ID, GOOD_SECRET, &fake.url)),
-            &["--modal-timeout", "2s"],
+        let silent = run_within(
+            &mut case.command(
+                None,
+                &refs(&token(GOOD_ID, GOOD_SECRET, &fake.url)),
+                &["--modal-timeout", "2s"],
+            ),
+            Duration::from_secs(60),
         );
         let elapsed = started.elapsed();
         assert_eq!(silent.code, 14, "{extra:?}: {}", silent.stderr);
