@@ -5,125 +5,24 @@
 //! `PREFLIGHT_TEST_PYTHON` override the default `<workspace>/.venv/bin/{modal,python}`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use preflight_auth::modal::ModalVia;
 use preflight_auth::{
-    Env, MapEnv, ModalOptions, OsEnv, TokenStatus, TokenValidationResult, discover_modal,
-    validate_modal,
+    MapEnv, ModalOptions, TokenStatus, TokenValidationResult, discover_modal, validate_modal,
 };
 use preflight_errors::Code;
+use preflight_test_support::modal::{
+    ALL_CREDENTIALS, BAD_ID, BAD_SECRET, FakeModal, GOOD_ID, GOOD_SECRET, OLD_ID, OLD_SECRET,
+    modal_cli,
+};
 use tracing_subscriber::layer::SubscriberExt;
 
-const GOOD_ID: &str = "ak-goodtoken0000000000";
-const GOOD_SECRET: &str = "as-goodsecret000000000";
-const OLD_ID: &str = "ak-expiredtoken00000000";
-const OLD_SECRET: &str = "as-expiredsecret000000";
-const BAD_ID: &str = "ak-badtoken00000000000";
-const BAD_SECRET: &str = "as-badsecret0000000000";
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tool(var: &str, default: &str) -> PathBuf {
-    let path = OsEnv
-        .var(var)
-        .filter(|value| !value.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin").join(default));
-    assert!(
-        path.exists(),
-        "{} not found; run scripts/test.sh, which creates the venv with modal==1.6.4 (or set {var})",
-        path.display()
-    );
-    path
-}
-
-fn modal_cli() -> PathBuf {
-    tool("PREFLIGHT_TEST_MODAL_CLI", "modal")
-}
-
-fn python() -> PathBuf {
-    tool("PREFLIGHT_TEST_PYTHON", "python")
-}
-
-/// A running fake; killed on drop.
-struct Fake {
-    child: Child,
-    url: String,
-    record: PathBuf,
-    control: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Fake {
-    fn start(mode: &str) -> Fake {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let record = dir.path().join("rpcs.txt");
-        let control = dir.path().join("control.json");
-        let mut child = Command::new(python())
-            .arg(workspace().join("tools/fake-modal/fake_modal.py"))
-            .args(["--port", "0", "--mode", mode])
-            .arg("--token")
-            .arg(format!("{GOOD_ID}:{GOOD_SECRET}:fake-ws:fakeuser"))
-            .arg("--token")
-            .arg(format!("{OLD_ID}:{OLD_SECRET}:old-ws:olduser:1600000000"))
-            .arg("--record")
-            .arg(&record)
-            .arg("--control-file")
-            .arg(&control)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fake_modal.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read banner");
-        let url = line
-            .trim()
-            .strip_prefix("fake-modal listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_owned();
-        Fake {
-            child,
-            url,
-            record,
-            control,
-            _dir: dir,
-        }
-    }
-
-    fn rpcs(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn set_mode(&self, mode: &str) {
-        std::fs::write(&self.control, format!("{{\"mode\": \"{mode}\"}}")).expect("control");
-        std::thread::sleep(Duration::from_millis(400));
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// An isolated HOME plus the env map for one case.
-fn case_env(home: &Path, fake: &Fake) -> MapEnv {
+fn case_env(home: &Path, fake: &FakeModal) -> MapEnv {
     MapEnv::new()
         .with_home(home)
         .with("PATH", "/usr/bin:/bin")
@@ -186,7 +85,7 @@ fn all_text(result: &TokenValidationResult) -> String {
 }
 
 fn assert_no_secrets(text: &str) {
-    for secret in [GOOD_ID, GOOD_SECRET, OLD_ID, OLD_SECRET, BAD_ID, BAD_SECRET] {
+    for secret in ALL_CREDENTIALS {
         assert!(!text.contains(secret), "leaked {secret} in:\n{text}");
     }
 }
@@ -199,7 +98,7 @@ fn write_script(path: &Path, body: &str) {
 
 #[tokio::test]
 async fn modal_real_cli_outcomes_against_the_fake() {
-    let fake = Fake::start("normal");
+    let fake = FakeModal::start();
     let home = tempfile::tempdir().expect("home");
     let captured = Captured::default();
     let subscriber = tracing_subscriber::registry().with(captured.clone());
@@ -264,8 +163,7 @@ async fn modal_real_cli_outcomes_against_the_fake() {
     texts.push(all_text(&expired));
 
     // The server's own error saying so → Expired too.
-    std::fs::write(&fake.control, r#"{"expired": "reject"}"#).expect("control");
-    std::thread::sleep(Duration::from_millis(400));
+    fake.control(r#"{"expired": "reject"}"#);
     let rejected = validate_modal(&case_env(home.path(), &fake), &options()).await;
     assert_eq!(rejected.status, TokenStatus::Expired, "{rejected:#?}");
     assert_eq!(rejected.code, Some(Code::Pf106));
@@ -393,47 +291,68 @@ fn process_with_env(needle: &str) -> bool {
     })
 }
 
-#[tokio::test]
-async fn modal_silent_or_closed_server_is_unknown_within_the_deadline() {
-    let fake = Fake::start("hang");
-    let home = tempfile::tempdir().expect("home");
-    let env = case_env(home.path(), &fake)
-        .with("MODAL_TOKEN_ID", GOOD_ID)
-        .with("MODAL_TOKEN_SECRET", GOOD_SECRET);
+/// `validate_modal` with a 2 s deadline, and how long it took. Fails, instead of hanging,
+/// if the check is still running after 30 s: with no deadline, a silent server keeps the CLI
+/// waiting forever.
+async fn validate_with_deadline(env: &MapEnv) -> (TokenValidationResult, Duration) {
     let options = ModalOptions {
         cli_path: Some(modal_cli()),
         timeout: Duration::from_secs(2),
         via: ModalVia::Cli,
     };
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), validate_modal(env, &options))
+        .await
+        .unwrap_or_else(|_| panic!("the check was still running 30 s in: its 2 s deadline did not stop `modal token info`"));
+    (result, started.elapsed())
+}
+
+/// The deadline, not the CLI, ended the check: UNKNOWN, PF108, the deadline's own message.
+fn assert_stopped_at_the_deadline(result: &TokenValidationResult, elapsed: Duration) {
+    assert_eq!(result.status, TokenStatus::Unknown, "{result:#?}");
+    assert_eq!(result.code, Some(Code::Pf108), "{result:#?}");
+    assert!(
+        result.message.contains("did not answer within 2.0 s")
+            && result.message.contains("it was stopped"),
+        "{}",
+        result.message
+    );
+    assert!(
+        elapsed < Duration::from_secs(15),
+        "the 2 s deadline ended the check only after {elapsed:?}"
+    );
+    assert_no_secrets(&all_text(result));
+}
+
+#[tokio::test]
+async fn modal_silent_or_closed_server_is_unknown_within_the_deadline() {
+    let fake = FakeModal::builder().mode("hang").start();
+    let home = tempfile::tempdir().expect("home");
+    let env = case_env(home.path(), &fake)
+        .with("MODAL_TOKEN_ID", GOOD_ID)
+        .with("MODAL_TOKEN_SECRET", GOOD_SECRET);
     let needle = format!("MODAL_SERVER_URL={}", fake.url);
 
-    let started = Instant::now();
-    let hung = validate_modal(&env, &options).await;
-    assert_eq!(hung.status, TokenStatus::Unknown, "{hung:#?}");
-    assert_eq!(hung.code, Some(Code::Pf108));
-    assert!(hung.message.contains("did not answer"), "{}", hung.message);
-    assert!(started.elapsed() < Duration::from_secs(15));
+    // The server takes the call and never answers; the CLI would wait forever.
+    let (hung, elapsed) = validate_with_deadline(&env).await;
+    assert_stopped_at_the_deadline(&hung, elapsed);
     assert!(
         !process_with_env(&needle),
         "a modal process outlived the deadline"
     );
-    assert_no_secrets(&all_text(&hung));
     // On an idle machine the CLI reaches the server within the deadline; under heavy load it
     // may still be importing, which is also a deadline the wrapper must enforce.
     eprintln!("RPCs the fake saw before the deadline: {:?}", fake.rpcs());
 
-    // Closed port: the CLI would retry for ~58 s; the deadline still holds.
-    // Without the deadline this half takes the CLI's own ~58 s of retries.
+    // Closed port: the CLI would retry for ~58 s, then say it could not connect (also PF108,
+    // but not the deadline's message); the deadline still holds.
     fake.set_mode("close");
-    let started = Instant::now();
-    let closed = validate_modal(&env, &options).await;
-    assert_eq!(closed.status, TokenStatus::Unknown, "{closed:#?}");
-    assert_eq!(closed.code, Some(Code::Pf108));
+    let (closed, elapsed) = validate_with_deadline(&env).await;
+    assert_stopped_at_the_deadline(&closed, elapsed);
     assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "the 2 s deadline, not the CLI's retries, ended the check"
+        !process_with_env(&needle),
+        "a modal process outlived the deadline"
     );
-    assert!(!process_with_env(&needle));
 }
 
 /// Coarse verdicts both sides can be mapped to.
@@ -463,7 +382,7 @@ fn ours(env: &MapEnv) -> Verdict {
 
 /// Runs the real `modal token info` with exactly the case's environment, and reads its
 /// verdict from its exit status and text (independently of the crate's classifier).
-fn theirs(vars: &[(&str, &str)], home: &Path, fake: &Fake) -> (Verdict, String) {
+fn theirs(vars: &[(&str, &str)], home: &Path, fake: &FakeModal) -> (Verdict, String) {
     let output = Command::new(modal_cli())
         .args(["token", "info"])
         .env_clear()
@@ -497,7 +416,7 @@ type Case<'a> = (&'a str, Option<String>, Vec<(&'a str, &'a str)>, Verdict);
 
 #[test]
 fn modal_config_verdicts_match_the_real_cli() {
-    let fake = Fake::start("normal");
+    let fake = FakeModal::start();
     let good = |name: &str, active: bool| {
         format!(
             "[{name}]\ntoken_id = \"{GOOD_ID}\"\ntoken_secret = \"{GOOD_SECRET}\"\n{}\n",

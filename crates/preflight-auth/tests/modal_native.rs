@@ -6,7 +6,7 @@
 //! the default `<workspace>/.venv/bin/python`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use preflight_auth::modal::{
@@ -14,20 +14,8 @@ use preflight_auth::modal::{
 };
 use prost::Message;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn python(script: &str, input: &str) -> String {
-    let python = std::env::var_os("PREFLIGHT_TEST_PYTHON")
-        .filter(|value| !value.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} not found; run scripts/test.sh, which creates the venv with modal==1.6.4 (or set PREFLIGHT_TEST_PYTHON)",
-        python.display()
-    );
+    let python = preflight_test_support::modal::python();
     let output = Command::new(python)
         .args(["-c", script, input])
         .env_clear()

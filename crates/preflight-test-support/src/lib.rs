@@ -5,9 +5,12 @@
 //!   fails unless the command really registered it for redaction (`register_secret`), instead
 //!   of being rescued by the `hf_…` pattern.
 //! - [`hub`]: the Hub emulator on `127.0.0.1:0` with those tokens.
+//! - [`modal`]: the fake Modal control plane (`tools/fake-modal`), its fixture tokens, and the
+//!   venv's `modal` CLI and Python.
 //! - [`assert_no_secret`]: searches every output for every secret value used.
 
 pub mod hub;
+pub mod modal;
 pub mod tokens;
 
 /// Fails, naming the place, if any of `secrets` occurs in any of `outputs` (`(name, text)`

@@ -9,126 +9,30 @@
 //! Needs the workspace venv (`scripts/test.sh` creates it): `PREFLIGHT_TEST_MODAL_CLI` and
 //! `PREFLIGHT_TEST_PYTHON` override the default `<workspace>/.venv/bin/{modal,python}`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use preflight_test_support::modal::{
+    ALL_CREDENTIALS, ALL_SECRETS, BAD_ID, BAD_SECRET, BOT_ID, BOT_SECRET, FakeModal, GOOD_ID,
+    GOOD_SECRET, OLD_ID, OLD_SECRET, modal_cli,
+};
 use serde_json::Value;
 use tempfile::TempDir;
 
 use crate::support::{Run, run};
 
-const GOOD_ID: &str = "ak-NativeTokenId000000";
-/// Not `as-…`: the log's own patterns would not catch it, so only `register_secret` can.
-const GOOD_SECRET: &str = "zq7NativeSecretValue9xK";
-const OLD_ID: &str = "ak-NativeExpired000000";
-const OLD_SECRET: &str = "zq7NativeExpiredValue4m";
-const BOT_ID: &str = "ak-NativeServiceUser00";
-const BOT_SECRET: &str = "zq7NativeServiceValue2p";
-const BAD_ID: &str = "ak-NativeUnknownId0000";
-const BAD_SECRET: &str = "zq7NativeWrongValue00q";
-const ALL_SECRETS: &[&str] = &[GOOD_SECRET, OLD_SECRET, BOT_SECRET, BAD_SECRET];
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace")
+/// `FakeModal::builder().args(extra).start()`.
+fn fake_with(extra: &[&str]) -> FakeModal {
+    FakeModal::builder().args(extra.iter().copied()).start()
 }
 
-fn tool(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var)
-        .filter(|value| !value.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin").join(default));
-    assert!(
-        path.exists(),
-        "{} not found; run scripts/test.sh, which creates the venv with modal==1.6.4 (or set {var})",
-        path.display()
-    );
-    path
-}
-
-fn modal_cli() -> PathBuf {
-    tool("PREFLIGHT_TEST_MODAL_CLI", "modal")
-}
-
-/// The fake on 127.0.0.1:0 (one URL per `--port`), recording RPCs and their metadata.
-struct Fake {
-    child: Child,
-    url: String,
-    dir: TempDir,
-}
-
-impl Fake {
-    fn start(extra: &[&str]) -> Fake {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut command = Command::new(tool("PREFLIGHT_TEST_PYTHON", "python"));
-        command
-            .arg(workspace().join("tools/fake-modal/fake_modal.py"))
-            .arg("--token")
-            .arg(format!("{GOOD_ID}:{GOOD_SECRET}:fake-ws:fakeuser::laptop"))
-            .arg("--token")
-            .arg(format!("{OLD_ID}:{OLD_SECRET}:old-ws:olduser:1600000000"))
-            .arg("--token")
-            .arg(format!(
-                "{BOT_ID}:{BOT_SECRET}:ci-ws:service=ci-bot:4102444800:ci"
-            ))
-            .arg("--record")
-            .arg(dir.path().join("rpcs.txt"))
-            .arg("--record-metadata")
-            .arg(dir.path().join("metadata.jsonl"))
-            .args(extra);
-        if !extra.contains(&"--port") {
-            command.args(["--port", "0"]);
-        }
-        let mut child = command
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fake_modal.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read banner");
-        let url = line
-            .trim()
-            .strip_prefix("fake-modal listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_owned();
-        Fake { child, url, dir }
-    }
-
-    fn urls(&self) -> Vec<&str> {
-        self.url.split(',').collect()
-    }
-
-    fn rpcs(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("rpcs.txt"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn metadata(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.dir.path().join("metadata.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("metadata line"))
-            .collect()
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The metadata of every RPC the fake received, parsed.
+fn metadata(fake: &FakeModal) -> Vec<Value> {
+    fake.metadata()
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("metadata line"))
+        .collect()
 }
 
 /// A scratch HOME, auth log and empty `bin/` for one run.
@@ -155,6 +59,11 @@ impl Case {
     /// `preflight check modal --json ARGS` with only PATH (`path`, or the empty `bin/`),
     /// HOME, the auth log and `vars` in its environment.
     fn check(&self, path: Option<&str>, vars: &[(&str, &str)], args: &[&str]) -> Run {
+        run(&mut self.command(path, vars, args))
+    }
+
+    /// The command [`Case::check`] runs.
+    fn command(&self, path: Option<&str>, vars: &[(&str, &str)], args: &[&str]) -> Command {
         let empty = self.dir.path().join("empty-bin");
         let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
         command
@@ -171,7 +80,34 @@ impl Case {
         if let Some(profile) = std::env::var_os("LLVM_PROFILE_FILE") {
             command.env("LLVM_PROFILE_FILE", profile);
         }
-        run(&mut command)
+        command
+    }
+}
+
+/// [`run`], but fails instead of hanging: kills the command if it still runs after `bound`.
+fn run_within(command: &mut Command, bound: Duration) -> Run {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("preflight starts");
+    let pid = child.id().to_string();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    let Ok(output) = receiver.recv_timeout(bound) else {
+        let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        panic!("preflight was still running after {bound:?}: the deadline did not end the check");
+    };
+    let output = output.expect("preflight runs");
+    Run {
+        code: output
+            .status
+            .code()
+            .expect("exited normally, not by a signal"),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
 }
 
@@ -181,19 +117,21 @@ fn result_of(run: &Run) -> Value {
     document["results"][0].clone()
 }
 
-fn assert_no_secret(run: &Run, log: &str, fake: &Fake) {
-    let recorded =
-        std::fs::read_to_string(fake.dir.path().join("metadata.jsonl")).unwrap_or_default();
-    for secret in ALL_SECRETS {
-        for (what, text) in [
+/// No fixture id or secret in the run's output or the auth log, and no secret in what the fake
+/// recorded (it saw the token id, which it was sent).
+fn assert_no_secret(run: &Run, log: &str, fake: &FakeModal) {
+    preflight_test_support::assert_no_secret(
+        [
             ("stdout", run.stdout.as_str()),
             ("stderr", run.stderr.as_str()),
             ("the auth log", log),
-            ("the fake's metadata record", recorded.as_str()),
-        ] {
-            assert!(!text.contains(secret), "{secret} leaked to {what}:\n{text}");
-        }
-    }
+        ],
+        ALL_CREDENTIALS,
+    );
+    preflight_test_support::assert_no_secret(
+        [("the fake's metadata record", fake.metadata_text().as_str())],
+        ALL_SECRETS,
+    );
 }
 
 fn token(id: &str, secret: &str, url: &str) -> Vec<(String, String)> {
@@ -210,7 +148,7 @@ fn refs(vars: &[(String, String)]) -> Vec<(&str, &str)> {
 
 #[test]
 fn native_check_needs_neither_modal_nor_python() {
-    let fake = Fake::start(&[]);
+    let fake = FakeModal::start();
     let case = Case::new();
     let native = ["--modal-via", "native"];
 
@@ -260,7 +198,7 @@ fn native_check_needs_neither_modal_nor_python() {
     // One TokenInfoGet per check, carrying the client type and version, and no Python-only
     // headers (nothing here is Python).
     assert_eq!(fake.rpcs(), vec!["TokenInfoGet"; 4]);
-    for request in fake.metadata() {
+    for request in metadata(&fake) {
         let metadata = &request["metadata"];
         assert_eq!(request["method"], "TokenInfoGet");
         assert_eq!(metadata["x-modal-client-type"], "1");
@@ -291,12 +229,15 @@ fn a_silent_server_is_unknown_within_the_deadline() {
     let case = Case::new();
     // Accepts TCP and never speaks; then HTTP/2 that takes the call and never answers.
     for extra in [&["--port", "0:silent"][..], &["--mode", "hang"][..]] {
-        let fake = Fake::start(extra);
+        let fake = fake_with(extra);
         let started = Instant::now();
-        let silent = case.check(
-            None,
-            &refs(&token(GOOD_ID, GOOD_SECRET, &fake.url)),
-            &["--modal-timeout", "2s"],
+        let silent = run_within(
+            &mut case.command(
+                None,
+                &refs(&token(GOOD_ID, GOOD_SECRET, &fake.url)),
+                &["--modal-timeout", "2s"],
+            ),
+            Duration::from_secs(60),
         );
         let elapsed = started.elapsed();
         assert_eq!(silent.code, 14, "{extra:?}: {}", silent.stderr);
@@ -319,7 +260,7 @@ fn a_silent_server_is_unknown_within_the_deadline() {
 
 #[test]
 fn a_dead_first_url_is_answered_by_the_second_well_under_five_seconds() {
-    let fake = Fake::start(&["--port", "0:close", "--port", "0"]);
+    let fake = fake_with(&["--port", "0:close", "--port", "0"]);
     let urls = fake.urls();
     assert_eq!(urls.len(), 2, "{}", fake.url);
     let case = Case::new();
@@ -338,7 +279,7 @@ fn a_dead_first_url_is_answered_by_the_second_well_under_five_seconds() {
 fn auto_asks_the_cli_only_when_modal_refuses_the_native_client() {
     // A server that wants the Python version (as Modal's own test servicer does) refuses the
     // native client with FAILED_PRECONDITION; the real CLI sends it and is accepted.
-    let fake = Fake::start(&["--require-python-version"]);
+    let fake = fake_with(&["--require-python-version"]);
     let case = Case::new();
     let vars = token(GOOD_ID, GOOD_SECRET, &fake.url);
     let modal_dir = modal_cli().parent().expect("bin").display().to_string();
@@ -380,7 +321,7 @@ fn auto_asks_the_cli_only_when_modal_refuses_the_native_client() {
     assert_no_secret(&fallback, &case.log(), &fake);
 
     // A server without the method: UNIMPLEMENTED is PF109 as well.
-    let bare = Fake::start(&["--unimplemented", "TokenInfoGet"]);
+    let bare = fake_with(&["--unimplemented", "TokenInfoGet"]);
     let vars = token(GOOD_ID, GOOD_SECRET, &bare.url);
     let unimplemented = case.check(None, &refs(&vars), &[]);
     assert_eq!(result_of(&unimplemented)["code"], "PF109");
@@ -407,7 +348,7 @@ type Setup = (
 
 #[test]
 fn native_verdicts_match_modal_token_info() {
-    let fake = Fake::start(&[]);
+    let fake = FakeModal::start();
     let profile = |name: &str, id: &str, secret: &str, active: bool| {
         format!(
             "[{name}]\ntoken_id = \"{id}\"\ntoken_secret = \"{secret}\"\n{}\n",
@@ -518,7 +459,7 @@ fn native_verdicts_match_modal_token_info() {
 }
 
 /// Runs both sides for one setup; "MISMATCH …" when their pass/fail differ.
-fn compare(fake: &Fake, name: &str, config: Option<&str>, vars: &[(&str, &str)]) -> String {
+fn compare(fake: &FakeModal, name: &str, config: Option<&str>, vars: &[(&str, &str)]) -> String {
     let case = Case::new();
     let config_sets_url = config.is_some_and(|text| text.contains("<url>"));
     if let Some(text) = config {
@@ -645,7 +586,7 @@ fn tls_trusts_the_platform_roots_and_ssl_cert_file() {
     test_certificates(certs.path());
     let cert = certs.path().join("leaf.pem").display().to_string();
     let key = certs.path().join("leaf.key").display().to_string();
-    let fake = Fake::start(&["--tls-cert", &cert, "--tls-key", &key]);
+    let fake = fake_with(&["--tls-cert", &cert, "--tls-key", &key]);
     assert!(fake.url.starts_with("https://"), "{}", fake.url);
     let case = Case::new();
     let ca = certs.path().join("ca.pem").display().to_string();
@@ -693,24 +634,22 @@ fn tls_trusts_the_platform_roots_and_ssl_cert_file() {
 fn transient_statuses_are_retried_like_the_python_client() {
     let case = Case::new();
     // Two UNAVAILABLE answers, then service: the third attempt answers, on the same request key.
-    let flaky = Fake::start(&["--fail-first", "2:UNAVAILABLE"]);
+    let flaky = fake_with(&["--fail-first", "2:UNAVAILABLE"]);
     let recovered = case.check(None, &refs(&token(GOOD_ID, GOOD_SECRET, &flaky.url)), &[]);
     assert_eq!(recovered.code, 0, "{}", recovered.stderr);
-    let attempts: Vec<Value> = flaky
-        .metadata()
+    let attempts: Vec<Value> = metadata(&flaky)
         .iter()
         .map(|request| request["metadata"]["x-retry-attempt"].clone())
         .collect();
     assert_eq!(attempts, ["0", "1", "2"]);
-    let keys: std::collections::BTreeSet<String> = flaky
-        .metadata()
+    let keys: std::collections::BTreeSet<String> = metadata(&flaky)
         .iter()
         .map(|request| request["metadata"]["x-idempotency-key"].to_string())
         .collect();
     assert_eq!(keys.len(), 1, "{keys:?}");
 
     // Always INTERNAL: 3 retries (4 attempts), then UNKNOWN with the server's status.
-    let broken = Fake::start(&["--fail-first", "100:INTERNAL"]);
+    let broken = fake_with(&["--fail-first", "100:INTERNAL"]);
     let gave_up = case.check(None, &refs(&token(GOOD_ID, GOOD_SECRET, &broken.url)), &[]);
     assert_eq!(gave_up.code, 14, "{}", gave_up.stderr);
     let result = result_of(&gave_up);
@@ -719,7 +658,7 @@ fn transient_statuses_are_retried_like_the_python_client() {
     assert_eq!(broken.rpcs().len(), 4, "{:?}", broken.rpcs());
 
     // UNAUTHENTICATED is final: one attempt.
-    let bad = Fake::start(&[]);
+    let bad = FakeModal::start();
     let rejected = case.check(None, &refs(&token(BAD_ID, BAD_SECRET, &bad.url)), &[]);
     assert_eq!(rejected.code, 11, "{}", rejected.stderr);
     assert_eq!(bad.rpcs().len(), 1);

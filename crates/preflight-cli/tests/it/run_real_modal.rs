@@ -9,19 +9,16 @@
 //! Needs the workspace venv (`scripts/test.sh` creates it): `PREFLIGHT_TEST_MODAL_CLI` and
 //! `PREFLIGHT_TEST_PYTHON` override the default `<workspace>/.venv/bin/{modal,python}`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use preflight_test_support::modal::{
+    ALL_CREDENTIALS, BAD_ID, BAD_SECRET, FakeModal, GOOD_ID, GOOD_SECRET, modal_cli, workspace,
+};
 use tempfile::TempDir;
 
 use crate::support::{Run, run};
-
-const GOOD_ID: &str = "ak-goodtoken0000000000";
-const GOOD_SECRET: &str = "as-goodsecret000000000";
-const BAD_ID: &str = "ak-badtoken00000000000";
-const BAD_SECRET: &str = "as-badsecret0000000000";
 
 const HELLO: &str = "examples/modal/hello_local.py";
 const GREETING: &str = "hello from the local entrypoint";
@@ -38,94 +35,9 @@ const ANSWERED: &[&str] = &[
     "AppStop",
 ];
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace")
-}
-
-fn tool(var: &str, default: &str) -> PathBuf {
-    let path = std::env::var_os(var)
-        .filter(|value| !value.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join(".venv/bin").join(default));
-    assert!(
-        path.exists(),
-        "{} not found; run scripts/test.sh, which creates the venv with modal==1.6.4 (or set {var})",
-        path.display()
-    );
-    path
-}
-
 /// The directory holding the real `modal`, first on the job's PATH.
 fn modal_bin_dir() -> PathBuf {
-    tool("PREFLIGHT_TEST_MODAL_CLI", "modal")
-        .parent()
-        .expect("modal's directory")
-        .to_owned()
-}
-
-/// The fake control plane on 127.0.0.1:0, recording every RPC; killed on drop.
-struct Fake {
-    child: Child,
-    url: String,
-    record: PathBuf,
-    _dir: TempDir,
-}
-
-impl Fake {
-    fn start() -> Fake {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let record = dir.path().join("rpcs.txt");
-        let mut child = Command::new(tool("PREFLIGHT_TEST_PYTHON", "python"))
-            .arg(workspace().join("tools/fake-modal/fake_modal.py"))
-            .args(["--port", "0"])
-            .arg("--token")
-            .arg(format!("{GOOD_ID}:{GOOD_SECRET}:fake-ws:fakeuser"))
-            .arg("--record")
-            .arg(&record)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start fake_modal.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read banner");
-        let url = line
-            .trim()
-            .strip_prefix("fake-modal listening on ")
-            .unwrap_or_else(|| panic!("unexpected banner {line:?}"))
-            .to_owned();
-        Fake {
-            child,
-            url,
-            record,
-            _dir: dir,
-        }
-    }
-
-    /// The RPCs recorded so far, and a fresh record for the next run.
-    fn take_rpcs(&self) -> Vec<String> {
-        let rpcs = std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        let _ = std::fs::remove_file(&self.record);
-        rpcs
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    modal_cli().parent().expect("modal's directory").to_owned()
 }
 
 /// A scratch HOME and auth log for one `preflight` run.
@@ -146,7 +58,7 @@ impl Case {
 
     /// `preflight ARGS` from the workspace root (so `examples/modal/…` resolves), with an
     /// empty environment except PATH (the real `modal` first), HOME, the fake and the token.
-    fn preflight(&self, fake: &Fake, token: (&str, &str), args: &[&str]) -> Command {
+    fn preflight(&self, fake: &FakeModal, token: (&str, &str), args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_preflight"));
         command
             .env_clear()
@@ -168,22 +80,14 @@ impl Case {
 }
 
 fn assert_no_modal_secret(result: &Run, log: &str) {
-    for secret in [GOOD_ID, GOOD_SECRET, BAD_ID, BAD_SECRET] {
-        assert!(
-            !result.stdout.contains(secret),
-            "{secret} leaked to stdout:\n{}",
-            result.stdout
-        );
-        assert!(
-            !result.stderr.contains(secret),
-            "{secret} leaked to stderr:\n{}",
-            result.stderr
-        );
-        assert!(
-            !log.contains(secret),
-            "{secret} leaked to the auth log:\n{log}"
-        );
-    }
+    preflight_test_support::assert_no_secret(
+        [
+            ("stdout", result.stdout.as_str()),
+            ("stderr", result.stderr.as_str()),
+            ("the auth log", log),
+        ],
+        ALL_CREDENTIALS,
+    );
 }
 
 /// The check (`TokenInfoGet`) came first, then one full local-entrypoint app run, and nothing
@@ -246,7 +150,7 @@ fn modal_startup() -> Duration {
 
 #[test]
 fn real_modal_bad_token_stops_the_launch_before_modal_run() {
-    let fake = Fake::start();
+    let fake = FakeModal::start();
     let startup = modal_startup();
     let case = Case::new();
 
@@ -302,7 +206,7 @@ fn real_modal_bad_token_stops_the_launch_before_modal_run() {
 
 #[test]
 fn real_modal_good_token_runs_the_local_entrypoint_to_completion() {
-    let fake = Fake::start();
+    let fake = FakeModal::start();
 
     // `preflight run -- modal run …`
     let case = Case::new();
@@ -355,7 +259,7 @@ fn real_modal_good_token_runs_the_local_entrypoint_to_completion() {
 
 #[test]
 fn real_modal_failing_entrypoint_status_passes_through() {
-    let fake = Fake::start();
+    let fake = FakeModal::start();
     let case = Case::new();
     let result = run(&mut case.preflight(
         &fake,
@@ -378,7 +282,7 @@ fn real_modal_failing_entrypoint_status_passes_through() {
 
 #[test]
 fn real_modal_check_reports_workspace_and_rejects_a_bad_token() {
-    let fake = Fake::start();
+    let fake = FakeModal::start();
     let case = Case::new();
     let good =
         run(&mut case.preflight(&fake, (GOOD_ID, GOOD_SECRET), &["check", "modal", "--json"]));
