@@ -31,3 +31,19 @@ pub fn assert_no_secret<'a>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The point of the fixtures: only registration can keep them out of output.
+    #[test]
+    fn no_redaction_pattern_catches_a_fixture_credential() {
+        for value in crate::tokens::ALL_TOKENS
+            .iter()
+            .chain(crate::modal::ALL_CREDENTIALS)
+        {
+            let text = format!("value {value} end");
+            assert_eq!(preflight_types::redact_shapes(&text), text, "{value}");
+            assert!(value.len() >= 12, "long enough to be masked as prefix…tail");
+        }
+    }
+}

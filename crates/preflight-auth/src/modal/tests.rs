@@ -464,34 +464,33 @@ async fn an_empty_server_url_is_unknown_with_the_variable_named() {
     );
 }
 
-#[test]
-fn a_non_boolean_active_is_a_config_error_naming_the_profile() {
-    let home = Home::new(Some(&format!(
-        "[main]\ntoken_id = \"{ID}\"\ntoken_secret = \"{SECRET}\"\nactive = \"yes\"\n"
-    )));
-    let found = discover(&home.env());
-    let refusal = found.refusal.as_ref().expect("refused");
+/// A config file whose values have the wrong type is PF103 (`INVALID`), saying where.
+fn config_error(config: &str) -> Refusal {
+    let found = discover(&Home::new(Some(config)).env());
+    let refusal = found.refusal.clone().expect("refused");
     assert_eq!(
         (refusal.code, refusal.status),
         (Code::Pf103, TokenStatus::Invalid)
     );
+    assert!(!format!("{found:?}").contains(SECRET));
+    refusal
+}
+
+#[test]
+fn a_non_boolean_active_is_a_config_error_naming_the_profile() {
+    let refusal = config_error(&format!(
+        "[main]\ntoken_id = \"{ID}\"\ntoken_secret = \"{SECRET}\"\nactive = \"yes\"\n"
+    ));
     assert!(refusal.message.contains("[main]") && refusal.message.contains("not a boolean"));
     assert!(refusal.remediation.contains("active = true"));
 }
 
 #[test]
 fn a_non_string_token_value_is_a_config_error() {
-    let home = Home::new(Some(&format!(
+    let refusal = config_error(&format!(
         "[default]\ntoken_id = 12345\ntoken_secret = \"{SECRET}\"\n"
-    )));
-    let found = discover(&home.env());
-    let refusal = found.refusal.as_ref().expect("refused");
-    assert_eq!(
-        (refusal.code, refusal.status),
-        (Code::Pf103, TokenStatus::Invalid)
-    );
+    ));
     assert!(refusal.message.contains("`token_id`") && refusal.message.contains("not a string"));
-    assert!(!format!("{found:?}").contains(SECRET));
 }
 
 #[test]

@@ -15,29 +15,23 @@ use crate::cli::{Cli, Command};
 
 /// Runs the chosen command with the auth log set up, and returns the exit status.
 pub async fn dispatch(cli: Cli) -> u8 {
-    let logged = |flag: Option<&str>| start_logging(flag, None);
-    let (guard, status) = match cli.command {
-        Command::Explain(args) => return explain::run(&args),
-        Command::Completions(args) => return completions::run(&args),
+    let auth_log = cli.auth_log.as_deref();
+    match cli.command {
+        Command::Explain(args) => explain::run(&args),
+        Command::Completions(args) => completions::run(&args),
         #[cfg(feature = "demo")]
-        Command::Demo => return demo::run(cli.auth_log.as_deref()).await,
-        Command::Check(args) => {
-            let guard = logged(cli.auth_log.as_deref());
-            (guard, check::run(&args).await)
-        }
-        Command::Upload(args) => {
-            let guard = logged(cli.auth_log.as_deref());
-            (guard, upload::run(&args).await)
-        }
-        Command::Run(args) => {
-            let guard = logged(cli.auth_log.as_deref());
-            (guard, run::run(&args).await)
-        }
-        Command::Train(args) => {
-            let guard = logged(cli.auth_log.as_deref());
-            (guard, run::train(&args).await)
-        }
-    };
+        Command::Demo => demo::run(auth_log).await,
+        Command::Check(args) => with_auth_log(auth_log, check::run(&args)).await,
+        Command::Upload(args) => with_auth_log(auth_log, upload::run(&args)).await,
+        Command::Run(args) => with_auth_log(auth_log, run::run(&args)).await,
+        Command::Train(args) => with_auth_log(auth_log, run::train(&args)).await,
+    }
+}
+
+/// Runs `command` (not started yet: futures are lazy) with the auth log set up first.
+async fn with_auth_log(flag: Option<&str>, command: impl Future<Output = u8>) -> u8 {
+    let guard = start_logging(flag, None);
+    let status = command.await;
     // Lines lost after set-up (disk full, log made read-only) are a warning, never a failure.
     if let Some(failure) = guard.write_failure() {
         eprintln!("warning: auth log: {failure}");
