@@ -6,7 +6,6 @@
 //! Everything this command prints goes to **stderr**: stdout belongs to the child.
 
 use std::ffi::{OsStr, OsString};
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -296,45 +295,27 @@ fn summary(result: &TokenValidationResult) -> CheckSummary {
 
 /// The setup steps printed after a failed check.
 fn setup_steps(result: &TokenValidationResult, options: &LaunchArgs) -> String {
-    let mut text = String::new();
     match result.provider {
-        Provider::Modal => {
-            let _ = writeln!(text, "To set up Modal credentials, do one of:");
-            let _ = writeln!(
-                text,
-                "  1. modal token new                    # browser sign-in; writes ~/.modal.toml"
-            );
-            let _ = writeln!(
-                text,
-                "  2. modal token set --token-id ak-… --token-secret as-…   # a token from https://modal.com/settings/tokens"
-            );
-            let _ = writeln!(
-                text,
-                "  3. export MODAL_TOKEN_ID=ak-… MODAL_TOKEN_SECRET=as-…    # CI; these override ~/.modal.toml"
-            );
-            let _ = writeln!(
-                text,
-                "  With several profiles in ~/.modal.toml: modal profile activate NAME (or export MODAL_PROFILE=NAME)."
-            );
-            let _ = writeln!(text, "  Then confirm with: preflight check modal");
-        }
+        Provider::Modal => "\
+To set up Modal credentials, do one of:
+  1. modal token new                    # browser sign-in; writes ~/.modal.toml
+  2. modal token set --token-id ak-… --token-secret as-…   # a token from https://modal.com/settings/tokens
+  3. export MODAL_TOKEN_ID=ak-… MODAL_TOKEN_SECRET=as-…    # CI; these override ~/.modal.toml
+  With several profiles in ~/.modal.toml: modal profile activate NAME (or export MODAL_PROFILE=NAME).
+  Then confirm with: preflight check modal
+"
+        .to_owned(),
         Provider::Hf => {
             let repo = options.credentials.repo.as_deref().unwrap_or("NS/NAME");
-            let _ = writeln!(text, "To set up the Hugging Face token, do one of:");
-            let _ = writeln!(
-                text,
-                "  1. hf auth login                     # stores the token in ~/.cache/huggingface/token"
-            );
-            let _ = writeln!(
-                text,
-                "  2. export HF_TOKEN=hf_…               # a token with write access to {repo} from https://huggingface.co/settings/tokens"
-            );
-            let _ = writeln!(
-                text,
-                "  Then confirm with: preflight check hf --repo {repo} --need {}",
-                options.credentials.need.as_str()
-            );
+            let need = options.credentials.need.as_str();
+            format!(
+                "\
+To set up the Hugging Face token, do one of:
+  1. hf auth login                     # stores the token in ~/.cache/huggingface/token
+  2. export HF_TOKEN=hf_…               # a token with write access to {repo} from https://huggingface.co/settings/tokens
+  Then confirm with: preflight check hf --repo {repo} --need {need}
+"
+            )
         }
     }
-    text
 }

@@ -321,11 +321,13 @@ fn repo_requires_a_write_capable_hf_token_before_the_job_starts() {
     ]));
     assert_eq!(result.code, 10, "{}", result.stderr);
     assert!(result.stderr.contains("error[PF001]"), "{}", result.stderr);
-    assert!(
-        result.stderr.contains("export HF_TOKEN="),
-        "{}",
-        result.stderr
-    );
+    for line in [
+        "\nTo set up the Hugging Face token, do one of:\n  1. hf auth login ",
+        "\n  2. export HF_TOKEN=hf_…               # a token with write access to acme/dit from",
+        "\n  Then confirm with: preflight check hf --repo acme/dit --need write\n",
+    ] {
+        assert!(result.stderr.contains(line), "{line:?}:\n{}", result.stderr);
+    }
     assert!(!result.stdout.contains("job"));
 
     // A valid read-only token: forbidden to write, so the job never starts.
