@@ -651,24 +651,22 @@ fn lookup_stored_token(
         ));
         return None;
     }
-    let text = match read_capped(path, MAX_STORED_TOKENS_BYTES)
+    let parsed = read_capped(path, MAX_STORED_TOKENS_BYTES)
         .map_err(|error| error.to_string())
         .and_then(|bytes| String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned()))
-    {
-        Ok(text) => text,
-        Err(reason) => {
-            found.warnings.push(format!(
-                "{} cannot be read ({reason}); token expiry was not checked",
-                path.display()
-            ));
-            return None;
-        }
-    };
-    let sections = match parse_ini(&text) {
+        .map_err(|reason| format!("cannot be read ({reason})"))
+        .and_then(|text| {
+            parse_ini(&text).map_err(|reason| {
+                format!(
+                    "is not a valid INI file ({reason}); the official client may fail to read it"
+                )
+            })
+        });
+    let sections = match parsed {
         Ok(sections) => sections,
-        Err(reason) => {
+        Err(problem) => {
             found.warnings.push(format!(
-                "{} is not a valid INI file ({reason}); the official client may fail to read it; token expiry was not checked",
+                "{} {problem}; token expiry was not checked",
                 path.display()
             ));
             return None;
