@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -34,16 +33,6 @@ def isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("PREFLIGHT_TEST_NO_RETRY_DELAY", "1")
     return monkeypatch
-
-
-def revoke(emulator_url: str, token: str) -> None:
-    request = urllib.request.Request(
-        f"{emulator_url}/_emulator/tokens/revoke",
-        data=json.dumps({"token": token}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    urllib.request.urlopen(request, timeout=10).read()
 
 
 def modal_cli() -> str:

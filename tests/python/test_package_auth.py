@@ -3,8 +3,8 @@ servers, not mocks), through the Rust validator the CLI uses."""
 
 import pytest
 
-from conftest import start_emulator
-from package_support import FakeModal, isolated_env, modal_cli, revoke  # noqa: F401
+from conftest import admin, start_emulator
+from package_support import FakeModal, isolated_env, modal_cli  # noqa: F401
 
 from preflight import AuthValidator, PreflightError, PreflightUsageError, TokenStatus, TokenValidationResult
 
@@ -25,10 +25,9 @@ def hub(tmp_path_factory):
         "--token", f"{READ}=alice:read",
         "--token", f"{REVOKED}=alice:write",
     )
-    revoke(emulator.url, REVOKED)
+    admin(emulator, "/_emulator/tokens/revoke", {"token": REVOKED})
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def assert_no_secret(result: TokenValidationResult, *secrets: str) -> None:

@@ -21,8 +21,7 @@ SCRIPT = Path(sys.executable).parent / "preflight"
 def hub(tmp_path_factory):
     emulator = start_emulator(tmp_path_factory.mktemp("package-cli"), "--token", f"{TOKEN}=alice:write")
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def env_for(tmp_path, hub=None, token=None):
@@ -117,5 +116,4 @@ def test_agents_md_python_commands_run_as_documented(tmp_path_factory):
             for text in (done.stdout, done.stderr):
                 assert DOC_TOKEN not in text
     finally:
-        emulator.process.terminate()
-        emulator.process.wait(timeout=10)
+        emulator.stop()

@@ -32,8 +32,7 @@ def hub(tmp_path_factory):
         "--token", f"{READ}=alice:read",
     )
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def run_example(tmp_path, hub, token, *args):

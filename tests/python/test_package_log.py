@@ -21,8 +21,7 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 def hub(tmp_path_factory):
     emulator = start_emulator(tmp_path_factory.mktemp("package-log"), "--token", f"{TOKEN}=alice:write")
     yield emulator
-    emulator.process.terminate()
-    emulator.process.wait(timeout=10)
+    emulator.stop()
 
 
 def test_log_holds_schema_lines_the_validation_event_and_no_token(hub, isolated_env, tmp_path):
@@ -126,5 +125,4 @@ def test_hub_check_retries_503_with_the_rust_policy_and_logs_it(isolated_env, tm
         assert [line["fields"]["error_kind"] for line in retries] == ["status_503", "status_503"]
         assert TOKEN not in path.read_text()
     finally:
-        emulator.process.terminate()
-        emulator.process.wait(timeout=10)
+        emulator.stop()
