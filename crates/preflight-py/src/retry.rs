@@ -6,9 +6,7 @@
 
 use std::sync::Mutex;
 
-use preflight_retry::{
-    FailedAttempt, GiveUpReason, Jitter, RetryConfig as Config, RetryPlanner, Step,
-};
+use preflight_retry::{FailedAttempt, Jitter, RetryConfig as Config, RetryPlanner, Step};
 use pyo3::prelude::*;
 use pyo3::types::PyModule;
 
@@ -233,12 +231,9 @@ impl PyRetryRun {
         };
         with_log(|| match step {
             Step::Retry { delay } => failed.log_retry(max_attempts, delay, remaining),
-            // As in the Rust loop: a first-attempt permanent failure is routine.
-            Step::GiveUp { reason, next_delay } => failed.log_gave_up(
-                reason.as_str(),
-                attempt == 1 && reason == GiveUpReason::Permanent,
-                next_delay,
-            ),
+            Step::GiveUp { reason, next_delay } => {
+                failed.log_gave_up(reason, false, reason.as_str(), next_delay);
+            }
         });
         Ok(match step {
             Step::Retry { delay } => (Some(delay.as_secs_f64()), None),

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::GiveUpReason;
+
 /// An attempt that failed, as the events describe it.
 #[derive(Clone, Copy)]
 pub struct FailedAttempt<'a> {
@@ -45,10 +47,19 @@ impl FailedAttempt<'_> {
         );
     }
 
-    /// Event `retry_gave_up`: the loop stops for `reason`. DEBUG when `routine` (a first
-    /// attempt's permanent failure: a 404 the caller expects, a 401 the pre-flight reports),
-    /// WARN otherwise. `next_delay` is the wait that would have passed the deadline.
-    pub fn log_gave_up(&self, reason: &str, routine: bool, next_delay: Option<Duration>) {
+    /// Event `retry_gave_up`: the loop stops for `reason`, logged as `label` (the reason, or
+    /// why a transient failure was not retried). `blocked`: it was not retried because it may
+    /// have reached the server. DEBUG for a routine stop (a first attempt's permanent failure:
+    /// a 404 the caller expects, a 401 the pre-flight reports), WARN otherwise. `next_delay` is
+    /// the wait that would have passed the deadline.
+    pub fn log_gave_up(
+        &self,
+        reason: GiveUpReason,
+        blocked: bool,
+        label: &str,
+        next_delay: Option<Duration>,
+    ) {
+        let routine = self.attempt == 1 && reason == GiveUpReason::Permanent && !blocked;
         let FailedAttempt {
             operation,
             attempt,
@@ -64,12 +75,12 @@ impl FailedAttempt<'_> {
                     event = "retry_gave_up",
                     operation,
                     attempts = attempt,
-                    reason,
+                    reason = label,
                     error_kind,
                     cause = %cause,
                     elapsed_ms = millis(elapsed),
                     next_delay_ms = next_delay.map(millis),
-                    "{operation} failed after {attempt} attempt(s): {reason}"
+                    "{operation} failed after {attempt} attempt(s): {label}"
                 )
             };
         }

@@ -369,14 +369,8 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Error + Send + Sync + 'static,
     {
-        let mode = self.mode(idempotency, DeadlineClock::Wall);
-        self.run_in(
-            operation_name,
-            mode,
-            operation,
-            None::<fn(&E) -> NoConfirmation<T, E>>,
-        )
-        .await
+        let policy = self.policy(operation_name, idempotency, DeadlineClock::Wall);
+        run_loop(policy, operation, None::<fn(&E) -> NoConfirmation<T, E>>).await
     }
 
     /// Like [`run`](Self::run) for an idempotent transfer (an upload body, a multipart part):
@@ -394,14 +388,12 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Error + Send + Sync + 'static,
     {
-        let mode = self.mode(Idempotency::Idempotent, DeadlineClock::BetweenAttempts);
-        self.run_in(
+        let policy = self.policy(
             operation_name,
-            mode,
-            operation,
-            None::<fn(&E) -> NoConfirmation<T, E>>,
-        )
-        .await
+            Idempotency::Idempotent,
+            DeadlineClock::BetweenAttempts,
+        );
+        run_loop(policy, operation, None::<fn(&E) -> NoConfirmation<T, E>>).await
     }
 
     /// Runs an operation whose effect must be confirmed before it is sent again (a commit, a
@@ -424,40 +416,30 @@ impl RetryManager {
         CFut: Future<Output = Result<Confirmation<T>, E>>,
         E: Error + Send + Sync + 'static,
     {
-        let mode = self.mode(Idempotency::NotIdempotent, DeadlineClock::Wall);
-        self.run_in(operation_name, mode, operation, Some(confirm))
-            .await
+        let policy = self.policy(
+            operation_name,
+            Idempotency::NotIdempotent,
+            DeadlineClock::Wall,
+        );
+        run_loop(policy, operation, Some(confirm)).await
     }
 
-    async fn run_in<T, E, F, Fut, C, CFut>(
+    fn policy(
         &self,
         operation_name: &'static str,
-        mode: Mode,
-        operation: F,
-        confirm: Option<C>,
-    ) -> Result<T, RetryError<E>>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-        C: FnMut(&E) -> CFut,
-        CFut: Future<Output = Result<Confirmation<T>, E>>,
-        E: Error + Send + Sync + 'static,
-    {
-        let policy = Policy {
+        idempotency: Idempotency,
+        clock: DeadlineClock,
+    ) -> Policy<'_> {
+        Policy {
             config: &self.config,
             operation_name,
-            mode,
+            mode: Mode {
+                idempotency,
+                clock,
+                fill_deadline: self.fill_deadline,
+            },
             predicates: &self.predicates,
             counters: Some(&self.counters),
-        };
-        run_loop(policy, operation, confirm).await
-    }
-
-    fn mode(&self, idempotency: Idempotency, clock: DeadlineClock) -> Mode {
-        Mode {
-            idempotency,
-            clock,
-            fill_deadline: self.fill_deadline,
         }
     }
 
@@ -586,16 +568,15 @@ where
                 elapsed,
             };
             if let Some(reason) = reason {
-                let give_up_reason = if confirmation_failed {
+                let label = if confirmation_failed {
                     "confirmation_failed"
                 } else if blocked {
                     "not_idempotent"
                 } else {
                     reason.as_str()
                 };
-                let routine = number == 1 && reason == GiveUpReason::Permanent && !blocked;
                 let next_delay = (reason == GiveUpReason::DeadlineReached).then_some(delay);
-                failed.log_gave_up(give_up_reason, routine, next_delay);
+                failed.log_gave_up(reason, blocked, label, next_delay);
                 return Err(RetryError {
                     last_error: error,
                     attempts: number,
@@ -607,8 +588,7 @@ where
                     operation: operation_name,
                 });
             }
-            let remaining = config.deadline.map(|d| d.saturating_sub(elapsed));
-            failed.log_retry(max_attempts, delay, remaining);
+            failed.log_retry(max_attempts, delay, planner.remaining(elapsed));
         }
         drop(error);
         tokio::time::sleep(delay).await;

@@ -168,3 +168,27 @@ async fn a_first_attempt_permanent_failure_is_only_debug() {
     assert_eq!(fields["error_kind"], "status_404");
     assert!(!fields.contains_key("remaining_ms"));
 }
+
+/// A transient failure that was not retried because the request may have reached the server
+/// is a warning even on the first attempt: it is not the routine case above.
+#[tokio::test(start_paused = true)]
+async fn a_first_attempt_not_retried_for_idempotency_is_a_warning() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let manager = RetryManager::new(RetryConfig::default().with_deadline(None));
+    let _ = manager
+        .run("hub.commit", Idempotency::NotIdempotent, |_| async {
+            Err::<(), _>(preflight_retry::HttpStatusError::new(
+                503,
+                "http://h/api/models/x/commit/main",
+            ))
+        })
+        .await;
+    let events = capture.0.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (level, _, fields) = &events[0];
+    assert_eq!(*level, Level::WARN);
+    assert_eq!(fields["event"], "retry_gave_up");
+    assert_eq!(fields["reason"], "not_idempotent");
+    assert_eq!(fields["attempts"], "1");
+}
