@@ -319,8 +319,8 @@ impl AuthValidator {
 
     /// Both checks, concurrently: `[hf, modal]`.
     pub async fn validate_all_tokens(&self) -> Vec<TokenValidationResult> {
-        let (hf, modal) = tokio::join!(self.validate_hf_token(), self.validate_modal_token());
-        vec![hf, modal]
+        let found = crate::discover_credentials(&*self.env);
+        self.validate_selected(found, true, true).await
     }
 
     async fn check_hf(&self, found: HfTokenDiscovery) -> HfValidation {
@@ -519,9 +519,9 @@ impl AuthValidator {
                 result.details.insert("refresh_due".into(), "true".into());
                 if stored.expired {
                     return expired_login(
- result,
- &stored.name,
- format!(
+                        result,
+                        &stored.name,
+                        format!(
                             "The OAuth login from {source} (entry [{}]) has expired; the official client would refresh it \
                              now, but --no-refresh was given, so nothing was sent or written",
                             stored.name

@@ -399,6 +399,7 @@ fn token_info(answer: &native::TokenInfoGetResponse) -> TokenInfo {
         expires_text: expires_at.map(format_utc),
     }
 }
+
 /// `2030-01-01 00:00:00 UTC`, as the CLI prints it under `TZ=UTC`.
 fn format_utc(at: OffsetDateTime) -> String {
     let format =
